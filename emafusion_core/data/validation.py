@@ -1,0 +1,128 @@
+"""Checks that a suite's tables follow the schema, with errors a user can act on.
+
+Every error names the file (or table), the column and the first offending row, so a malformed
+bring-your-own-data file is fixed in one look instead of failing deep inside a router.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .schema import ANSWER_FORMATS, COST_SOURCES, TABLES
+
+
+class DataValidationError(ValueError):
+    """A table breaks the schema. Carries where: source, column and row (0-based data row)."""
+
+    def __init__(self, source: str, column: str | None, row: int | None, problem: str, value=None):
+        self.source, self.column, self.row, self.problem = source, column, row, problem
+        where = f"{source}"
+        if column is not None:
+            where += f", column '{column}'"
+        if row is not None:
+            where += f", row {row}"
+        shown = "" if value is None else f" (value: {str(value)[:80]!r})"
+        super().__init__(f"{where}: {problem}{shown}")
+
+
+def _first_bad(mask: pd.Series) -> int | None:
+    positions = np.flatnonzero(np.asarray(mask, dtype=bool))
+    return int(positions[0]) if len(positions) else None
+
+
+def _check_columns(df: pd.DataFrame, table: str, source: str) -> None:
+    for col in TABLES[table]:
+        if col.required and col.name not in df.columns:
+            raise DataValidationError(source, col.name, None,
+                                      f"missing required column (has: {', '.join(map(str, df.columns))})")
+        if col.name not in df.columns:
+            continue
+        values = df[col.name]
+        if col.required or col.kind != "str":
+            row = _first_bad(values.isna()) if col.required else None
+            if row is not None:
+                raise DataValidationError(source, col.name, row, "missing value")
+        if col.kind in ("float", "int"):
+            numeric = pd.to_numeric(values, errors="coerce")
+            row = _first_bad(numeric.isna() & values.notna())
+            if row is not None:
+                raise DataValidationError(source, col.name, row, "not a number", values.iloc[row])
+
+
+def _check_unique(df: pd.DataFrame, keys: list[str], source: str) -> None:
+    row = _first_bad(df.duplicated(keys, keep="first"))
+    if row is not None:
+        value = "/".join(str(df[k].iloc[row]) for k in keys)
+        raise DataValidationError(source, "+".join(keys), row, "duplicate id", value)
+
+
+def _check_range(df: pd.DataFrame, column: str, source: str, low=None, high=None) -> None:
+    values = pd.to_numeric(df[column], errors="coerce")
+    bad = pd.Series(False, index=df.index)
+    if low is not None:
+        bad |= values < low
+    if high is not None:
+        bad |= values > high
+    bad |= ~np.isfinite(values.fillna(0.0))
+    row = _first_bad(bad)
+    if row is not None:
+        rng = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise DataValidationError(source, column, row, f"outside {rng}", df[column].iloc[row])
+
+
+def _check_allowed(df: pd.DataFrame, column: str, allowed, source: str, what: str) -> None:
+    if column not in df.columns:
+        return
+    values = df[column]
+    row = _first_bad(values.notna() & ~values.isin(list(allowed)))
+    if row is not None:
+        raise DataValidationError(source, column, row, f"unknown {what}; expected one of {sorted(allowed)[:12]}",
+                                  values.iloc[row])
+
+
+def validate_queries(queries: pd.DataFrame, source: str = "queries") -> None:
+    _check_columns(queries, "queries", source)
+    _check_unique(queries, ["query_id"], source)
+    row = _first_bad(queries["prompt"].astype("string").str.strip().fillna("") == "")
+    if row is not None:
+        raise DataValidationError(source, "prompt", row, "empty prompt", queries["query_id"].iloc[row])
+    _check_allowed(queries, "answer_format", ANSWER_FORMATS, source, "answer format")
+
+
+def validate_models(models: pd.DataFrame, source: str = "models") -> None:
+    _check_columns(models, "models", source)
+    _check_unique(models, ["model"], source)
+    for col in ("input_usd_per_mtok", "output_usd_per_mtok"):
+        if col in models.columns and models[col].notna().any():
+            _check_range(models.dropna(subset=[col]).reset_index(drop=True), col, source, low=0.0)
+
+
+def validate_outcomes(outcomes: pd.DataFrame, queries: pd.DataFrame, models: pd.DataFrame,
+                      source: str = "outcomes") -> None:
+    _check_columns(outcomes, "outcomes", source)
+    _check_unique(outcomes, ["query_id", "model"], source)
+    _check_range(outcomes, "score", source, 0.0, 1.0)
+    _check_range(outcomes, "cost_usd", source, low=0.0)
+    _check_allowed(outcomes, "model", set(models["model"]), source, "model name (not in the models table)")
+    _check_allowed(outcomes, "query_id", set(queries["query_id"]), source, "query id (not in the queries table)")
+    _check_allowed(outcomes, "cost_source", COST_SOURCES, source, "cost source")
+    # Every query needs a score from every model: routers and the oracle compare models per query.
+    n_models = models["model"].nunique()
+    counts = outcomes.groupby("query_id", sort=False)["model"].nunique()
+    incomplete = counts[counts < n_models]
+    missing_queries = set(queries["query_id"]) - set(counts.index)
+    if len(incomplete) or missing_queries:
+        qid = incomplete.index[0] if len(incomplete) else sorted(missing_queries)[0]
+        have = set(outcomes.loc[outcomes["query_id"] == qid, "model"])
+        lacking = sorted(set(models["model"]) - have)
+        row = _first_bad(queries["query_id"] == qid)
+        raise DataValidationError(source, "model", row,
+                                  f"query {qid!r} has no outcome for model(s) {lacking[:5]}")
+
+
+def validate_judgments(judgments: pd.DataFrame, queries: pd.DataFrame, models: pd.DataFrame,
+                       source: str = "judgments") -> None:
+    _check_columns(judgments, "judgments", source)
+    _check_unique(judgments, ["query_id", "model", "judge", "turn"], source)
+    _check_allowed(judgments, "query_id", set(queries["query_id"]), source, "query id")
+    _check_allowed(judgments, "model", set(models["model"]), source, "model name")

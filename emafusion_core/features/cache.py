@@ -1,0 +1,78 @@
+"""On-disk embedding cache keyed by (encoder id, text hash).
+
+Layout: <root>/<encoder id>/shard-*.npz, each shard holding text hashes and vectors. Reading every
+shard of an encoder into one index takes milliseconds for tens of thousands of texts, much faster
+than one key-value lookup per text. New vectors go into a new shard written atomically, so a run
+that is killed half-way never leaves a corrupt cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .encoders import Encoder
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+class EmbeddingStore:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def _folder(self, encoder_id: str) -> Path:
+        return self.root / re.sub(r"[^A-Za-z0-9._@-]+", "_", encoder_id)
+
+    def load(self, encoder_id: str) -> dict[str, np.ndarray]:
+        index: dict[str, np.ndarray] = {}
+        folder = self._folder(encoder_id)
+        for shard in sorted(folder.glob("shard-*.npz")) if folder.is_dir() else []:
+            with np.load(shard, allow_pickle=False) as data:
+                for key, vector in zip(data["keys"], data["vectors"]):
+                    index[str(key)] = vector
+        return index
+
+    def save(self, encoder_id: str, keys: Sequence[str], vectors: np.ndarray) -> None:
+        if len(keys) == 0:
+            return
+        folder = self._folder(encoder_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, keys=np.array(keys), vectors=np.asarray(vectors, np.float32))
+        os.replace(tmp, folder / f"shard-{time.time_ns()}-{os.getpid()}.npz")
+
+
+class CachedEncoder:
+    """Wraps an Encoder: texts seen before (by this encoder id) come from disk, the rest are encoded once."""
+
+    def __init__(self, encoder: Encoder, store: EmbeddingStore):
+        self.encoder, self.store = encoder, store
+        self.encoder_id, self.dim = encoder.encoder_id, encoder.dim
+        self._index: dict[str, np.ndarray] | None = None
+        self.hits = self.misses = 0
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self._index is None:
+            self._index = self.store.load(self.encoder_id)
+        keys = [text_key(t) for t in texts]
+        todo = sorted({k: t for k, t in zip(keys, texts) if k not in self._index}.items())
+        if todo:
+            new_keys, new_texts = zip(*todo)
+            vectors = self.encoder.encode(list(new_texts))
+            self.store.save(self.encoder_id, list(new_keys), vectors)
+            self._index.update(zip(new_keys, vectors))
+        self.misses += len(todo)
+        self.hits += len(keys) - len(todo)
+        out = np.empty((len(keys), self.encoder.dim), np.float32)
+        for i, key in enumerate(keys):
+            out[i] = self._index[key]
+        return out
