@@ -1,0 +1,242 @@
+"""Metrics on small cases whose expected values are worked out by hand in the comments."""
+from functools import partial
+
+import numpy as np
+import pytest
+
+from emafusion_core.evaluation.metrics import (
+    aiq, apgr, bootstrap_ci, bootstrap_curve_ci, bootstrap_indices, bootstrap_means, bootstrap_policy_ci, cpt,
+    hull_quality_at, ibc, ibc_lift, max_gain, mean_ci_over_seeds, ndch, normalised_auc, oracle_gap,
+    paired_bootstrap, pgr, zero_router_hull,
+)
+
+approx = partial(pytest.approx, abs=1e-12)
+
+
+# --- NDCH --------------------------------------------------------------------------------------------------------
+
+def test_ndch_drops_points_below_hull_and_after_the_peak():
+    # Sorted: A(0,0) B(1,.6) F(1.5,.2) C(2,.7) D(3,1) E(4,.8).
+    # F and C lie below the chord B-D (at cost 2 the chord is .6 + .4/2 = .8 > .7); E is on the hull but
+    # below the running max 1.0. NDCH = A, B, D.
+    hc, hq = ndch([3, 1, 2, 0, 4, 1.5], [1.0, 0.6, 0.7, 0.0, 0.8, 0.2])
+    assert hc.tolist() == [0, 1, 3]
+    assert hq.tolist() == approx([0.0, 0.6, 1.0])
+
+
+def test_ndch_ties_in_cost_keep_best_quality():
+    # (1,.3) and (1,.5) share a cost: keep .5. Then (1,.5) -> (2,.6) is the hull.
+    hc, hq = ndch([1, 1, 2], [0.3, 0.5, 0.6])
+    assert hc.tolist() == [1, 2]
+    assert hq.tolist() == approx([0.5, 0.6])
+
+
+def test_ndch_single_point_and_flat_tail():
+    hc, hq = ndch([2.0], [0.4])
+    assert hc.tolist() == [2.0] and hq.tolist() == [0.4]
+    # (2,.5) costs more for no gain over (1,.5): dropped.
+    hc, hq = ndch([1, 2], [0.5, 0.5])
+    assert hc.tolist() == [1] and hq.tolist() == [0.5]
+
+
+def test_ndch_rejects_nan_and_empty():
+    with pytest.raises(ValueError):
+        ndch([1, 2], [0.5, np.nan])
+    with pytest.raises(ValueError):
+        ndch([], [])
+    with pytest.raises(ValueError):
+        ndch([1, 2], [0.5])
+
+
+# --- AIQ and normalised AUC ----------------------------------------------------------------------------------
+
+def test_aiq_flat_extension_to_c_max():
+    # NDCH (0,0) (1,.6) (3,1); range [0,4].
+    # Area: [0,1] .6/2 = .3; [1,3] (.6+1)/2*2 = 1.6; [3,4] flat at 1 -> 1.0. Total 2.9 / 4 = .725.
+    assert aiq([3, 1, 2, 0, 4, 1.5], [1.0, 0.6, 0.7, 0.0, 0.8, 0.2], 0, 4) == approx(0.725)
+
+
+def test_aiq_left_edge_is_zero_below_cheapest_point():
+    # Points (1,.5) (3,.9) on [0,4]: [0,1] contributes 0 (cannot operate there); [1,3] (.5+.9)/2*2 = 1.4;
+    # [3,4] flat .9. Total 2.3 / 4 = .575 (a flat-left convention would give 2.8/4 = .7).
+    assert aiq([1, 3], [0.5, 0.9], 0, 4) == approx(0.575)
+
+
+def test_aiq_sub_range_and_single_point():
+    # NDCH (0,0) (1,.6) (3,1) on [2,3]: q(2) = .8, area (.8+1)/2 = .9, range 1 -> .9.
+    assert aiq([0, 1, 3], [0.0, 0.6, 1.0], 2, 3) == approx(0.9)
+    # One point (1,.5) on [0,2]: 0 on [0,1], .5 on [1,2] -> .5 / 2 = .25.
+    assert aiq([1], [0.5], 0, 2) == approx(0.25)
+    # Cheapest point beyond c_max: nothing reachable -> 0.
+    assert aiq([5], [0.9], 0, 2) == approx(0.0)
+    with pytest.raises(ValueError):
+        aiq([1], [0.5], 2, 1)
+
+
+def test_normalised_auc_uses_points_not_hull_with_flat_ends():
+    # Points (1,.5) (2,.4) (3,.9) on [0,4]: [0,1] flat .5; [1,2] .45; [2,3] .65; [3,4] .9 -> 2.5 / 4 = .625.
+    assert normalised_auc([2, 1, 3], [0.4, 0.5, 0.9], 0, 4) == approx(0.625)
+
+
+def test_normalised_auc_ties_take_max():
+    # (1,.5) and (1,.7): keep .7. On [1,3]: (.7+.9)/2*2 = 1.6 / 2 = .8.
+    assert normalised_auc([1, 1, 3], [0.5, 0.7, 0.9], 1, 3) == approx(0.8)
+
+
+# --- Zero router and max gain --------------------------------------------------------------------------------
+
+def test_zero_router_hull_and_interpolation():
+    # Models (1,.5) (2,.55) (3,.6) (4,.9). Chord (1,.5)-(4,.9) is .6333 at 2 and .7667 at 3: both models below.
+    hull = zero_router_hull([1, 2, 4, 3], [0.5, 0.55, 0.9, 0.6])
+    assert hull.costs.tolist() == [1, 4]
+    # At 2.5: .5 + .4 * 1.5/3 = .7; flat beyond both ends.
+    assert hull_quality_at(hull, 2.5) == approx(0.7)
+    assert hull_quality_at(hull, [0.0, 10.0]).tolist() == approx([0.5, 0.9])
+
+
+def test_max_gain():
+    hull = zero_router_hull([1, 4], [0.5, 0.9])
+    # Leads: (2.5,.75) -> .75-.70 = .05; (4,.85) -> -.05; (.5,.52) -> .52-.5 (flat left) = .02. Max .05.
+    assert max_gain([2.5, 4, 0.5], [0.75, 0.85, 0.52], hull) == approx(0.05)
+    # All below the hull: the gain is negative, -.1.
+    assert max_gain([4], [0.8], hull) == approx(-0.1)
+
+
+# --- APGR / CPT ----------------------------------------------------------------------------------------------
+
+def test_pgr():
+    # weak .5, strong .9: .7 recovers half the gap.
+    assert pgr(0.7, 0.5, 0.9) == approx(0.5)
+    with pytest.raises(ValueError):
+        pgr(0.7, 0.5, 0.5)
+
+
+def test_apgr_with_and_without_endpoints():
+    # Shares .2, .6 with qualities .6, .8 -> PGR .25, .75 (weak .5, strong .9).
+    # Flat ends: .25*.2 + (.25+.75)/2*.4 + .75*.4 = .05 + .2 + .3 = .55.
+    assert apgr([0.6, 0.2], [0.8, 0.6], 0.5, 0.9) == approx(0.55)
+    # With (0,0) and (1,1): .25/2*.2 + .2 + (.75+1)/2*.4 = .025 + .2 + .35 = .575.
+    assert apgr([0.2, 0.6], [0.6, 0.8], 0.5, 0.9, include_endpoints=True) == approx(0.575)
+    with pytest.raises(ValueError):
+        apgr([1.2], [0.8], 0.5, 0.9)
+
+
+def test_cpt_interpolates_and_is_nan_when_never_reached():
+    s, q = [0.2, 0.6], [0.6, 0.8]  # PGR .25, .75
+    # x=.5: on segment .2->.6, .2 + (.5-.25)/.5 * .4 = .4.
+    assert cpt(s, q, 0.5, 0.9, 0.5) == approx(0.4)
+    # x=.9: never reached on the measured span.
+    assert np.isnan(cpt(s, q, 0.5, 0.9, 0.9))
+    # With (1, strong): .6 + (.9-.75)/.25 * .4 = .84.
+    assert cpt(s, q, 0.5, 0.9, 0.9, include_endpoints=True) == approx(0.84)
+    # x=.1 already met by the first measured point: its share .2 (not 0); with (0, weak): .1/.25*.2 = .08.
+    assert cpt(s, q, 0.5, 0.9, 0.1) == approx(0.2)
+    assert cpt(s, q, 0.5, 0.9, 0.1, include_endpoints=True) == approx(0.08)
+    out = cpt(s, q, 0.5, 0.9, [0.5, 0.9])
+    assert out[0] == approx(0.4) and np.isnan(out[1])
+
+
+def test_cpt_takes_least_share_on_non_monotone_curve():
+    # Shares .1 .3 .5 -> PGR .5 .25 .875. x=.6: first knot >= .6 is .5; segment .3->.5:
+    # .3 + (.6-.25)/(.875-.25) * .2 = .3 + .112 = .412. x=.4 is met by the first point: .1.
+    assert cpt([0.1, 0.3, 0.5], [0.7, 0.6, 0.85], 0.5, 0.9, 0.6) == approx(0.412)
+    assert cpt([0.1, 0.3, 0.5], [0.7, 0.6, 0.85], 0.5, 0.9, 0.4) == approx(0.1)
+
+
+# --- IBC lift and oracle gap ---------------------------------------------------------------------------------
+
+def test_ibc_lift():
+    # Small (c=1, q=.5), large (c=5, q=.9): IBC_base = .4/4 = .1.
+    # (2,.7): IBC .2/1 = .2, lift +1.0; (3,.6): IBC .1/2 = .05, lift -.5.
+    assert ibc(0.7, 2, 0.5, 1) == approx(0.2)
+    assert ibc_lift(0.7, 2, 0.5, 1, 0.9, 5) == approx(1.0)
+    assert ibc_lift([0.7, 0.6], [2, 3], 0.5, 1, 0.9, 5).tolist() == approx([1.0, -0.5])
+    # The large model itself sits on the base line: lift 0.
+    assert ibc_lift(0.9, 5, 0.5, 1, 0.9, 5) == approx(0.0)
+    with pytest.raises(ValueError):
+        ibc_lift(0.7, 2, 0.5, 1, 0.9, 1)
+
+
+def test_oracle_gap():
+    assert oracle_gap(0.7, 0.9) == approx(0.2)
+    assert oracle_gap([0.7, 0.9], 0.9).tolist() == approx([0.2, 0.0])
+
+
+# --- Bootstrap and seeds -------------------------------------------------------------------------------------
+
+def test_bootstrap_means_match_explicit_resampling():
+    v = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
+    idx = bootstrap_indices(5, 50, seed=3)
+    assert bootstrap_means(v, 50, seed=3) == approx(v[idx].mean(axis=1))
+    # Per-query rows with several columns resample whole rows.
+    m = np.stack([v, 10 * v], axis=1)
+    assert bootstrap_means(m, 50, seed=3) == approx(m[idx].mean(axis=1))
+
+
+def test_bootstrap_ci_deterministic_and_contains_estimate():
+    v = [0, 1, 1, 0, 1, 1, 1, 0, 1, 0]  # mean .6
+    a = bootstrap_ci(v, n_boot=500, seed=7)
+    b = bootstrap_ci(v, n_boot=500, seed=7)
+    assert a == b
+    assert a.estimate == approx(0.6)
+    assert a.low <= 0.6 <= a.high and a.low < a.high
+    # The seed drives the draws (the percentiles of so few 0/1 values may coincide across seeds).
+    assert not np.array_equal(bootstrap_means(v, 500, seed=7), bootstrap_means(v, 500, seed=8))
+    # Constant values: every resample has mean 1, so the interval collapses.
+    assert tuple(bootstrap_ci([1, 1, 1], n_boot=100, seed=0)) == approx((1.0, 1.0, 1.0))
+
+
+def test_bootstrap_ci_statistic_batched_and_not():
+    # Columns (a, b); statistic a - b. Full sample: mean a = .5, mean b = .25 -> .25.
+    v = np.array([[1, 0], [0, 0], [1, 1], [0, 0]], dtype=float)
+    batched = bootstrap_ci(v, lambda m: m[:, 0] - m[:, 1], n_boot=200, seed=1)
+    looped = bootstrap_ci(v, lambda m: m[0] - m[1], n_boot=200, seed=1, batched=False)
+    assert batched.estimate == approx(0.25)
+    assert tuple(batched) == approx(tuple(looped))
+
+
+def test_bootstrap_policy_ci():
+    acc = [1, 0, 1, 1]      # .75
+    usd = [1, 1, 3, 3]      # 2.0
+    out = bootstrap_policy_ci(acc, usd, n_boot=300, seed=0)
+    assert out["accuracy"].estimate == approx(0.75) and out["cost"].estimate == approx(2.0)
+    assert out["cost"].low <= 2.0 <= out["cost"].high
+
+
+def test_bootstrap_curve_ci_of_aiq():
+    # Two operating points; costs 1 and 3 for every query; accuracy means .5 and .75.
+    # AIQ on [1,3]: (.5+.75)/2*2 / 2 = .625.
+    acc = np.array([[1, 1], [0, 1], [1, 1], [0, 0]], dtype=float)
+    usd = np.array([[1, 3]] * 4, dtype=float)
+    ci = bootstrap_curve_ci(acc, usd, partial(aiq, c_min=1, c_max=3), n_boot=300, seed=0)
+    assert ci.estimate == approx(0.625)
+    assert ci.low <= 0.625 <= ci.high
+
+
+def test_paired_bootstrap_identical_policies():
+    a = [1, 0, 1, 1, 0]
+    out = paired_bootstrap(a, a, n_boot=200, seed=0)
+    assert (out.diff, out.low, out.high, out.p_value) == approx((0.0, 0.0, 0.0, 1.0))
+
+
+def test_paired_bootstrap_clear_difference():
+    # a always right, b right on 5 of 50: diff .9; every resampled diff is > 0, so p = 0.
+    a = np.ones(50)
+    b = np.r_[np.ones(5), np.zeros(45)]
+    out = paired_bootstrap(a, b, n_boot=500, seed=0)
+    assert out.diff == approx(0.9)
+    assert 0 < out.low <= 0.9 <= out.high
+    assert out.p_value == 0.0
+    # Swapped: diff -.9, every resampled diff < 0, still p = 0 (two-sided).
+    back = paired_bootstrap(b, a, n_boot=500, seed=0)
+    assert back.diff == approx(-0.9) and back.high < 0 and back.p_value == 0.0
+
+
+def test_mean_ci_over_seeds():
+    # [1,2,3]: mean 2, sd 1, se 1/sqrt(3) = .57735; t(.975, df=2) = 4.302653 -> half-width 2.484138.
+    ci = mean_ci_over_seeds([1, 2, 3])
+    assert ci.estimate == approx(2.0)
+    assert ci.low == pytest.approx(2 - 2.484138, abs=1e-6)
+    assert ci.high == pytest.approx(2 + 2.484138, abs=1e-6)
+    one = mean_ci_over_seeds([0.7])
+    assert one.estimate == approx(0.7) and np.isnan(one.low) and np.isnan(one.high)
