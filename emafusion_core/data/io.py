@@ -72,8 +72,10 @@ def save_suite(suite: Suite, directory: str | Path) -> None:
     """Write a suite as compressed parquet (queries, outcomes, judgments) and a readable models.csv."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    suite.queries.drop(columns=["suite"]).to_parquet(directory / "queries.parquet", index=False,
-                                                     compression="zstd")
+    queries = suite.queries.drop(columns=["suite"])
+    # A question equal to its prompt is stored as missing (the loader fills it back): halves the file.
+    queries["question"] = queries["question"].where(queries["question"] != queries["prompt"])
+    queries.to_parquet(directory / "queries.parquet", index=False, compression="zstd")
     suite.outcomes.to_parquet(directory / "outcomes.parquet", index=False, compression="zstd")
     suite.models.to_csv(directory / "models.csv", index=False)
     if suite.judgments is not None:
