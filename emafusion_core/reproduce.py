@@ -1,0 +1,79 @@
+"""Run every notebook with papermill and print the headline numbers: what `make reproduce` does.
+
+Executed copies go to build/notebooks/ (not committed); figures and tables go to figures/.
+`--quick` passes each notebook its small-scale parameters (used by the tests), `--only` picks notebooks.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+# Smaller parameters for a fast check that every notebook still runs (names must exist in the notebook).
+QUICK_PARAMETERS: dict[str, dict] = {}
+
+# What each notebook must write to out_dir; tables marked exact are the same at quick and full scale,
+# so the tests can compare them with the committed figures/ (figures/ never drifts from the code).
+OUTPUTS: dict[str, dict[str, bool]] = {
+    "01_models_table": {"models_table.csv": True, "models_routerbench.png": False, "models_routerbench.svg": False,
+                        "models_routellm.png": False, "models_routellm.svg": False},
+}
+
+
+def notebooks(only: list[str] | None = None) -> list[Path]:
+    found = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        found = [p for p in found if any(key in p.stem for key in only)]
+    return found
+
+
+def run_notebook(path: Path, out_dir: Path, build_dir: Path, quick: bool = False) -> Path:
+    import papermill
+
+    parameters = {"out_dir": str(out_dir)}
+    if quick:
+        parameters.update(QUICK_PARAMETERS.get(path.stem, {}))
+    build_dir.mkdir(parents=True, exist_ok=True)
+    target = build_dir / path.name
+    papermill.execute_notebook(str(path), str(target), parameters=parameters, cwd=str(NOTEBOOKS),
+                               kernel_name="python3", progress_bar=False)
+    return target
+
+
+def summary(out_dir: Path) -> str:
+    lines = []
+    models = out_dir / "models_table.csv"
+    if models.exists():
+        t = pd.read_csv(models)
+        for suite, rows in t[t["benchmark"] == "all"].groupby("suite", sort=False):
+            best = rows.loc[rows["accuracy"].idxmax()]
+            lines.append(f"{suite}: {len(rows)} models; best single model {best['model']} "
+                         f"accuracy {best['accuracy']:.3f} at {best['usd_per_query']:.2e} USD/query")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "figures")
+    parser.add_argument("--build-dir", type=Path, default=ROOT / "build" / "notebooks")
+    parser.add_argument("--quick", action="store_true", help="small-scale parameters (for tests)")
+    parser.add_argument("--only", nargs="*", help="run only notebooks whose name contains one of these")
+    args = parser.parse_args(argv)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    for path in notebooks(args.only):
+        t0 = time.perf_counter()
+        run_notebook(path, args.out_dir.resolve(), args.build_dir.resolve(), args.quick)
+        print(f"[reproduce] {path.name}: {time.perf_counter() - t0:.1f} s")
+    print(f"[reproduce] all notebooks in {time.perf_counter() - start:.1f} s; outputs in {args.out_dir}")
+    print(summary(args.out_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

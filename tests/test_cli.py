@@ -1,0 +1,38 @@
+"""`emafusion data check` tells a user whether their suite is usable, and where it is not."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import tiny_tables
+from emafusion_core.cli import main
+
+
+def _write(folder, queries, outcomes, models):
+    folder.mkdir()
+    queries.to_csv(folder / "queries.csv", index=False)
+    outcomes.to_csv(folder / "outcomes.csv", index=False)
+    models.to_csv(folder / "models.csv", index=False)
+    return folder
+
+
+def test_data_check_accepts_a_valid_suite(tmp_path, capsys):
+    folder = _write(tmp_path / "mine", *tiny_tables())
+    assert main(["data", "check", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "ok:" in out and "cheap, dear" in out
+
+
+def test_data_check_reports_file_column_and_row(tmp_path, capsys):
+    q, o, m = tiny_tables()
+    o.loc[4, "score"] = 2.0
+    folder = _write(tmp_path / "mine", q, o, m)
+    assert main(["data", "check", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "outcomes.csv" in err and "'score'" in err and "row 4" in err
+
+
+def test_console_script_is_installed():
+    exe = __import__("pathlib").Path(sys.executable).with_name("emafusion")
+    result = subprocess.run([str(exe), "data", "check", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "first offending row" in result.stdout

@@ -1,0 +1,57 @@
+"""Every notebook runs under papermill, writes what it promises, and matches the committed figures/."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from emafusion_core import reproduce
+
+FIGURES = Path(__file__).resolve().parents[1] / "figures"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("figures")
+    build = tmp_path_factory.mktemp("build")
+    assert reproduce.main(["--quick", "--out-dir", str(out), "--build-dir", str(build)]) == 0
+    return out
+
+
+def test_every_notebook_has_a_parameters_cell():
+    import nbformat
+
+    paths = reproduce.notebooks()
+    assert paths, "no notebooks found"
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        tags = [cell.metadata.get("tags", []) for cell in nb.cells]
+        assert any("parameters" in t for t in tags), path.name
+        assert path.stem in reproduce.OUTPUTS, f"{path.name} lists no outputs in reproduce.OUTPUTS"
+
+
+@pytest.mark.slow
+def test_notebooks_write_their_outputs_and_match_committed_tables(quick_run):
+    for stem, outputs in reproduce.OUTPUTS.items():
+        for name, exact in outputs.items():
+            produced = quick_run / name
+            assert produced.exists() and produced.stat().st_size > 0, f"{stem} did not write {name}"
+            if exact:
+                committed = pd.read_csv(FIGURES / name)
+                pd.testing.assert_frame_equal(pd.read_csv(produced), committed, check_exact=False, rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_failing_notebook_fails_the_run(tmp_path, monkeypatch):
+    import nbformat
+    import papermill
+
+    bad = tmp_path / "99_broken.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("out_dir = '.'"), nbformat.v4.new_code_cell("raise RuntimeError('boom')")]
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, bad)
+    with pytest.raises(papermill.PapermillExecutionError, match="boom"):
+        reproduce.run_notebook(bad, tmp_path, tmp_path / "build")
