@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 _PALETTE = sns.color_palette("tab20", 20)
+matplotlib.rcParams["svg.hashsalt"] = "emafusion"  # deterministic SVG ids: reruns give identical files
 
 
 def color_for(name: str):
