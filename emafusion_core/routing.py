@@ -1,0 +1,33 @@
+"""What every router returns, so the cascade and the harness treat all routers alike.
+
+A router maps queries to an ordered tuple of candidate models (cheapest first: the cascade's order), says
+which path decided (taxonomy, learned, ...), and what routing itself cost (a slow LLM classifier or a
+decomposition call is charged; a local encoder is 0 USD but timed).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+from .execution import Query
+
+
+@dataclass(frozen=True)
+class Route:
+    candidates: tuple[str, ...]  # ordered cheapest first; the cascade runs them in this order
+    path: str  # which router decided: "taxonomy", "learned", ...
+    router_cost_usd: float = 0.0
+    info: dict = field(default_factory=dict)  # labels, confidences, predicted scores: for reports only
+
+
+class Router(Protocol):
+    def route_batch(self, queries: Sequence[Query]) -> list[Route]:
+        ...
+
+
+def queries_from_frame(frame) -> list[Query]:
+    """Query objects from rows of a suite's queries table (no score ever travels with them)."""
+    return [Query(query_id=r.query_id, prompt=r.prompt, question=r.question, benchmark=r.benchmark,
+                  category=r.category, answer_format=r.answer_format)
+            for r in frame[["query_id", "prompt", "question", "benchmark", "category", "answer_format"]]
+            .itertuples(index=False)]
