@@ -18,6 +18,12 @@ class Route:
     path: str  # which router decided: "taxonomy", "learned", ...
     router_cost_usd: float = 0.0
     info: dict = field(default_factory=dict)  # labels, confidences, predicted scores: for reports only
+    primary: str | None = None  # the one model to run when there is no cascade (router's own pick)
+
+    @property
+    def single(self) -> str:
+        """The model a no-cascade policy runs: the router's pick, else its last (dearest) candidate."""
+        return self.primary if self.primary is not None else self.candidates[-1]
 
 
 class Router(Protocol):
