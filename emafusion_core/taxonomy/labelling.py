@@ -1,0 +1,66 @@
+"""Labels for queries from their source metadata, by documented rules (labelling_rules.yaml).
+
+Rules are data, not routing logic: they say how the known benchmarks' queries are labelled for fitting
+the classifiers and the suitability table. Queries no rule covers get no rule label (NaN); a user's
+suite can bring its own label columns (task_type, complexity, domain, io_format) instead.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .schema import AXES, Taxonomy, TaxonomyError
+
+
+class RuleLabeller:
+    def __init__(self, taxonomy: Taxonomy, rules: dict):
+        self.taxonomy = taxonomy
+        if not isinstance(rules, dict) or not isinstance(rules.get("rules"), list):
+            raise TaxonomyError("labelling rules: top-level key 'rules' must be a list")
+        self.rules = rules["rules"]
+        self.prefix_complexity = dict(rules.get("complexity_by_category_prefix", {}))
+        self.default_complexity = rules.get("complexity_default", "medium")
+        for i, rule in enumerate(self.rules):
+            if "benchmark" not in rule or not isinstance(rule.get("labels"), dict):
+                raise TaxonomyError(f"labelling rules: rules[{i}] needs 'benchmark' and a 'labels' mapping")
+            for axis, category in rule["labels"].items():
+                if axis not in AXES:
+                    raise TaxonomyError(f"labelling rules: rules[{i}].labels has unknown axis {axis!r}")
+                taxonomy.index(axis, category)  # raises on an unknown category
+
+    def _match(self, benchmark: str, category: str) -> dict | None:
+        for rule in self.rules:
+            if rule["benchmark"] != benchmark:
+                continue
+            wanted = rule.get("category")
+            if wanted is None or category == wanted or (isinstance(wanted, list) and category in wanted):
+                return rule["labels"]
+        return None
+
+    def _complexity(self, category: str) -> str:
+        for prefix, level in self.prefix_complexity.items():
+            if category.startswith(prefix):
+                return level
+        return self.default_complexity
+
+    def label(self, queries: pd.DataFrame) -> pd.DataFrame:
+        """One row per query, one column per axis; rows no rule covers are all missing."""
+        rows = []
+        for bench, cat, fmt in queries[["benchmark", "category", "answer_format"]].itertuples(index=False):
+            labels = self._match(bench, cat or "")
+            if labels is None:
+                rows.append({axis: None for axis in AXES})
+                continue
+            row = dict(labels)
+            row.setdefault("complexity", self._complexity(cat or ""))
+            row.setdefault("io_format", fmt)
+            rows.append({axis: row[axis] for axis in AXES})
+        return pd.DataFrame(rows, index=queries.index, columns=list(AXES))
+
+
+def labels_for(queries: pd.DataFrame, labeller: RuleLabeller) -> pd.DataFrame:
+    """The suite's own label columns where it has them, else the rules' labels."""
+    ruled = labeller.label(queries)
+    if all(axis in queries.columns for axis in AXES):
+        own = queries[list(AXES)]
+        return own.where(own.notna(), ruled)
+    return ruled

@@ -1,0 +1,63 @@
+"""Phi(model, labels): how proficient each model has proven on queries carrying those labels.
+
+Our default (the paper does not define Phi): for each axis and category, the model's mean score on
+fit-split queries of that category, shrunk toward the model's overall mean by `prior_strength` pseudo-
+queries so that small categories do not get extreme values. With soft labels, a query's suitability on
+an axis is the probability-weighted mean over categories; Phi is the minimum over the four axes (a model
+must be proven on every facet of the query).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .classifiers import Probs
+from .schema import AXES, Taxonomy
+
+
+class SuitabilityTable:
+    def __init__(self, taxonomy: Taxonomy, model_names: list[str], prior_strength: float = 10.0):
+        if prior_strength < 0:
+            raise ValueError("prior_strength must be >= 0")
+        self.taxonomy, self.model_names, self.prior_strength = taxonomy, list(model_names), prior_strength
+        self._sum: dict[str, np.ndarray] = {}  # axis -> (n_categories, n_models) probability-weighted scores
+        self._mass: dict[str, np.ndarray] = {}  # axis -> (n_categories, n_models) probability mass observed
+        self._overall = np.zeros(len(self.model_names))
+
+    def fit(self, label_probs: Probs, scores: np.ndarray) -> "SuitabilityTable":
+        """label_probs: fit-split labels (one-hot or soft); scores: (n_queries, n_models) observed scores."""
+        scores = np.asarray(scores, float)
+        if scores.ndim != 2 or scores.shape[1] != len(self.model_names):
+            raise ValueError(f"scores must be (n_queries, {len(self.model_names)}), got {scores.shape}")
+        self._overall = scores.mean(axis=0)
+        for axis in AXES:
+            p = label_probs[axis]
+            self._sum[axis] = p.T @ scores
+            self._mass[axis] = np.repeat(p.sum(axis=0)[:, None], len(self.model_names), axis=1)
+        return self
+
+    def quality(self, axis: str) -> np.ndarray:
+        """(n_categories, n_models) smoothed quality per category of one axis."""
+        if axis not in self._sum:
+            raise RuntimeError("SuitabilityTable used before fit")
+        k = self.prior_strength
+        denom = self._mass[axis] + k
+        # a category never seen (and no prior) says nothing: fall back to the model's overall mean
+        safe = np.where(denom > 0, denom, 1.0)
+        return np.where(denom > 0, (self._sum[axis] + k * self._overall) / safe, self._overall)
+
+    def support(self, axis: str) -> np.ndarray:
+        return self._mass[axis]
+
+    def phi(self, label_probs: Probs) -> np.ndarray:
+        """(n_queries, n_models) suitability of every model for every query."""
+        per_axis = [label_probs[axis] @ self.quality(axis) for axis in AXES]
+        return np.min(np.stack(per_axis), axis=0)
+
+    def update(self, label_probs: Probs, model_index: int, verdicts, weight: float = 1.0) -> None:
+        """Fold in judge verdicts on new answers of one model (the "self-optimizing" loop, our reading):
+        each verdict counts as `weight` pseudo-observations in the categories its query belongs to."""
+        verdicts = np.asarray(verdicts, float)
+        for axis in AXES:
+            p = label_probs[axis] * weight
+            self._sum[axis][:, model_index] += p.T @ verdicts
+            self._mass[axis][:, model_index] += p.sum(axis=0)
