@@ -132,10 +132,11 @@ class LearnedRouter:
 
     def _routes(self, predicted: np.ndarray) -> list[Route]:
         chosen = self.select(predicted)
+        best = self.select(predicted, k=1)[:, 0]  # primary: the top-utility model, run when there is no cascade
         names = self.model_names
         return [Route(candidates=tuple(names[j] for j in row), path="learned", router_cost_usd=0.0,
-                      info={"predicted": dict(zip(names, map(float, scores)))})
-                for row, scores in zip(chosen, predicted)]
+                      info={"predicted": dict(zip(names, map(float, scores)))}, primary=names[top])
+                for row, top, scores in zip(chosen, best, predicted)]
 
     @property
     def allowed(self) -> np.ndarray:
