@@ -1,0 +1,9 @@
+"""Baseline policies of evaluation.md, all driven by the same harness on the same splits."""
+from .answer_scorer import AnswerScorer
+from .base import Policy
+from .cascades import AutoMix, CascadeRun, ThresholdCascade
+from .routers import KNNRouter, MLPRouter, RouteLLMRouter
+from .simple import Oracle, RandomRouter, SingleModel, ZeroRouter
+
+__all__ = ["AnswerScorer", "AutoMix", "CascadeRun", "KNNRouter", "MLPRouter", "Oracle", "Policy", "RandomRouter",
+           "RouteLLMRouter", "SingleModel", "ThresholdCascade", "ZeroRouter"]

@@ -1,0 +1,162 @@
+"""The harness: every baseline on the same splits of one suite, over seeds, as tidy tables.
+
+Per seed: split the suite; build what policies may see (SplitViews: texts, embeddings, a ReplayExecutor);
+fit each policy on fit; choose its hyper and per-budget knob on calibrate; run each chosen setting once on
+test. Only the Scorer reads scores: for fit labels, for calibrate choices, for the final test numbers.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from ..data.splits import DEFAULT_SEEDS, make_splits, split_ids
+from ..data.suite import Suite
+from ..features.encoders import Encoder
+from .baselines import (AutoMix, KNNRouter, MLPRouter, Oracle, RandomRouter, RouteLLMRouter, SingleModel,
+                        ThresholdCascade, ZeroRouter)
+from .baselines.base import Policy
+from .budget import calibrate_budgets, choose_hyper, default_budgets, evaluate_on_test
+from .context import FitData, SplitView
+from .replay import Outcome, ReplayExecutor, Scorer, queries_of
+
+
+def default_policies(suite: Suite, scorer: Scorer, with_embeddings: bool = True) -> list[Policy]:
+    """evaluation.md's baselines, in its order; the embedding routers only when an encoder is given."""
+    policies: list[Policy] = [SingleModel(m) for m in suite.model_names]
+    policies += [ZeroRouter(), RandomRouter(), Oracle(scorer)]
+    if with_embeddings:
+        policies += [KNNRouter(), MLPRouter()]
+    policies += [ThresholdCascade(), AutoMix()]
+    if with_embeddings:
+        policies.append(RouteLLMRouter())
+    return policies
+
+
+@dataclass
+class PolicyRun:
+    """One policy on one seed: its test rows, its calibrate sweep, and per-query test outcomes per setting."""
+
+    policy: str
+    seed: int
+    rows: pd.DataFrame
+    calibrate: pd.DataFrame
+    outcomes: dict[int, Outcome]
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class HarnessResult:
+    suite: str
+    model_names: list[str]
+    runs: list[PolicyRun]
+    timings: dict = field(default_factory=dict)  # wall-clock seconds: printed, never written (reruns must match)
+
+    @property
+    def points(self) -> pd.DataFrame:
+        """Tidy test rows: one per (policy, seed, budget); single models and the oracle have no budget."""
+        return pd.concat([r.rows for r in self.runs], ignore_index=True)
+
+    @property
+    def calibrate(self) -> pd.DataFrame:
+        return pd.concat([r.calibrate for r in self.runs], ignore_index=True)
+
+    def run_of(self, policy: str, seed: int) -> PolicyRun:
+        return next(r for r in self.runs if r.policy == policy and r.seed == seed)
+
+
+class Harness:
+    """Runs policies over seeds on one suite. `encoder` (may be a CachedEncoder) embeds query texts once."""
+
+    def __init__(self, suite: Suite, encoder: Encoder | None = None, seeds: Sequence[int] = DEFAULT_SEEDS,
+                 policies: Callable[[Suite, Scorer], list[Policy]] | None = None, n_budgets: int = 25,
+                 scorer: Scorer | None = None, blas_threads: int = 1):
+        self.blas_threads = blas_threads
+        self.suite, self.encoder, self.seeds, self.n_budgets = suite, encoder, list(seeds), n_budgets
+        self.scorer = scorer or Scorer(suite)
+        self.executor = ReplayExecutor(suite)
+        self.make_policies = policies or (lambda s, sc: default_policies(s, sc, with_embeddings=encoder is not None))
+        self._queries = dict(zip(suite.query_ids, queries_of(suite, suite.query_ids)))
+        self._emb = None
+        if encoder is not None:
+            t0 = time.perf_counter()
+            vectors = encoder.encode([self._queries[q].text for q in suite.query_ids])
+            self._emb = pd.Series(range(len(vectors)), index=suite.query_ids), vectors
+            self.embed_seconds = time.perf_counter() - t0
+
+    def views(self, seed: int) -> dict[str, SplitView]:
+        splits = make_splits(self.suite.queries, self.suite.name, seed)
+        out = {}
+        for part in ("fit", "calibrate", "test"):
+            ids = list(split_ids(splits, part))
+            emb = None if self._emb is None else self._emb[1][self._emb[0].loc[ids].to_numpy()]
+            out[part] = SplitView(self.suite.name, part, seed, [self._queries[q] for q in ids], emb, self.executor,
+                                  list(self.suite.model_names))
+        return out
+
+    def run(self) -> HarnessResult:
+        result = HarnessResult(self.suite.name, list(self.suite.model_names), [])
+        t0 = time.perf_counter()
+        # One BLAS thread: the matrices are small, and oversubscribed threads made sklearn fits 30x slower.
+        with threadpool_limits(limits=self.blas_threads):
+            for seed in self.seeds:
+                result.runs += self.run_seed(seed, result.timings)
+        result.timings["total"] = time.perf_counter() - t0
+        return result
+
+    def run_seed(self, seed: int, timings: dict | None = None) -> list[PolicyRun]:
+        timings = {} if timings is None else timings
+        views = self.views(seed)
+        fit, cal, test = views["fit"], views["calibrate"], views["test"]
+        data = FitData(fit, self.scorer.scores(fit.query_ids), self.scorer.costs(fit.query_ids))
+        cal_single = self.scorer.costs(cal.query_ids).mean(axis=0)
+        c_range = (float(cal_single.min()), float(cal_single.max()))
+        budgets = default_budgets(*c_range, self.n_budgets)
+        runs = []
+        for policy in self.make_policies(self.suite, self.scorer):
+            t0 = time.perf_counter()
+            runs.append(self.run_policy(policy, data, cal, test, budgets, c_range))
+            timings.setdefault(policy.name, 0.0)
+            timings[policy.name] += time.perf_counter() - t0
+        return runs
+
+    def run_policy(self, policy: Policy, data: FitData, cal: SplitView, test: SplitView, budgets,
+                   c_range) -> PolicyRun:
+        policy.fit(data, cal)
+        chosen_sweep = choose_hyper(policy, cal, self.scorer, c_range)
+        sweep_table = chosen_sweep.table()
+        single_setting = len(chosen_sweep.knobs) == 1
+        chosen = calibrate_budgets(chosen_sweep, budgets[:1] if single_setting else budgets)
+        if single_setting:
+            chosen["budget_usd"] = np.nan
+        t0 = time.perf_counter()
+        outcomes = evaluate_on_test(policy, test, chosen_sweep, chosen["knob_index"], self.scorer)
+        test_seconds = time.perf_counter() - t0
+        summaries = {i: o.summary(self.suite.model_names) for i, o in outcomes.items()}
+        test_rows = pd.DataFrame([summaries[i] for i in chosen["knob_index"]])
+        rows = pd.concat([chosen.reset_index(drop=True), test_rows], axis=1)
+        rows["over_budget"] = rows["cost_usd"] > rows["budget_usd"]
+        hyper = policy.describe(chosen_sweep.hyper)
+        rows.insert(0, "suite", self.suite.name)
+        rows.insert(1, "policy", policy.name)
+        rows.insert(2, "seed", test.seed)
+        rows.insert(3, "split", "test")
+        rows.insert(4, "hyper", hyper)
+        rows.insert(5, "knob_name", policy.knob_name)
+        rows["reads_scores"] = policy.reads_scores
+        sweep_table.insert(0, "suite", self.suite.name)
+        sweep_table.insert(1, "policy", policy.name)
+        sweep_table.insert(2, "seed", test.seed)
+        sweep_table.insert(3, "split", "calibrate")
+        sweep_table.insert(4, "hyper", hyper)
+        info = {"test_seconds_per_setting": test_seconds / max(len(outcomes), 1)}
+        for attr in ("pair", "large", "strong", "weak"):
+            if hasattr(policy, attr):
+                info[attr] = getattr(policy, attr)
+        if isinstance(policy, AutoMix):
+            info["small"] = chosen_sweep.hyper
+        return PolicyRun(policy.name, test.seed, rows, sweep_table, outcomes, info)

@@ -1,0 +1,116 @@
+"""Curve scalars of a HarnessResult: per (policy, seed) on test, then one row per policy over seeds.
+
+Every AIQ and normalised AUC of a seed uses the same range for all policies: [cheapest, dearest] single
+model's test USD/query of that seed. CIs: `*_ci_low/high` are a Student-t interval of the mean over seeds;
+`*_boot_low/high` are the mean over seeds of each seed's bootstrap (over test queries) percentile bounds.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from .harness import HarnessResult, PolicyRun
+from .metrics import (aiq, apgr, bootstrap_curve_ci, cpt, ibc_lift, max_gain, mean_ci_over_seeds,
+                      normalised_auc, zero_router_hull)
+
+ZERO_HULL = "zero-router hull (test)"
+
+
+def _per_query(run: PolicyRun) -> tuple[np.ndarray, np.ndarray]:
+    """(n_queries, n_points) accuracy and USD of every distinct setting the policy ran on test."""
+    keys = sorted(run.outcomes)
+    return (np.stack([run.outcomes[k].accuracy for k in keys], axis=1),
+            np.stack([run.outcomes[k].cost for k in keys], axis=1))
+
+
+def _hull_nauc(costs, qualities, c_lo, c_hi):
+    return normalised_auc(*zero_router_hull(costs, qualities), c_lo, c_hi)
+
+
+def seed_metrics(result: HarnessResult, n_boot: int = 1000) -> pd.DataFrame:
+    rows = []
+    for seed in sorted({r.seed for r in result.runs}):
+        runs = [r for r in result.runs if r.seed == seed]
+        singles = {r.policy.split(":", 1)[1]: r for r in runs if r.policy.startswith("single:")}
+        s_acc = np.concatenate([_per_query(singles[m])[0] for m in result.model_names], axis=1)
+        s_cost = np.concatenate([_per_query(singles[m])[1] for m in result.model_names], axis=1)
+        q_single, c_single = s_acc.mean(0), s_cost.mean(0)
+        c_min, c_max = float(c_single.min()), float(c_single.max())
+        hull = zero_router_hull(c_single, q_single)
+        oracle = next((r for r in runs if r.rows["reads_scores"].any()), None)
+        q_oracle = float(_per_query(oracle)[0].mean()) if oracle is not None else np.nan
+        f_aiq = partial(aiq, c_min=c_min, c_max=c_max)
+        f_nauc = partial(normalised_auc, c_lo=c_min, c_hi=c_max)
+        entries = [(r.policy, *_per_query(r), f_nauc, r) for r in runs]
+        entries.append((ZERO_HULL, s_acc, s_cost, partial(_hull_nauc, c_lo=c_min, c_hi=c_max), None))
+        for policy, acc, cost, f_auc, run in entries:
+            q, c = acc.mean(0), cost.mean(0)
+            a_ci = bootstrap_curve_ci(acc, cost, f_aiq, n_boot=n_boot, seed=seed)
+            n_ci = bootstrap_curve_ci(acc, cost, f_auc, n_boot=n_boot, seed=seed)
+            best = int(np.argmax(q))
+            row = dict(suite=result.suite, policy=policy, seed=seed, c_min=c_min, c_max=c_max, n_points=len(q),
+                       aiq=a_ci.estimate, aiq_boot_low=a_ci.low, aiq_boot_high=a_ci.high,
+                       nauc=n_ci.estimate, nauc_boot_low=n_ci.low, nauc_boot_high=n_ci.high,
+                       max_gain=max_gain(c, q, hull), best_accuracy=float(q[best]), cost_at_best=float(c[best]),
+                       oracle_gap=q_oracle - float(q[best]),
+                       reads_scores=bool(run is not None and run.rows["reads_scores"].any()),
+                       hyper=run.rows["hyper"].iloc[0] if run is not None else "")
+            row.update(_pair_metrics(run, result.model_names, q, c, singles))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _pair_metrics(run: PolicyRun | None, names, q, c, singles) -> dict:
+    """APGR / CPT(50%) for the binary router, IBC lift for AutoMix (evaluation.md, binary pairs)."""
+    out = dict(apgr=np.nan, cpt50=np.nan, ibc_lift=np.nan)
+    if run is None:
+        return out
+    single_q = {m: float(singles[m].rows["accuracy"].iloc[0]) for m in singles}
+    single_c = {m: float(singles[m].rows["cost_usd"].iloc[0]) for m in singles}
+    if "pair" in run.info:
+        weak, strong = run.info["pair"]
+        if single_q[strong] != single_q[weak]:
+            keys = sorted(run.outcomes)
+            share = np.array([np.mean(run.outcomes[k].final == names.index(strong)) for k in keys])
+            out["apgr"] = apgr(share, q, single_q[weak], single_q[strong])
+            out["cpt50"] = cpt(share, q, single_q[weak], single_q[strong], 0.5)
+    if "small" in run.info and "large" in run.info:
+        small, large = names[run.info["small"]], names[run.info["large"]]
+        inside = (c > single_c[small]) & (c < single_c[large])
+        if inside.any() and single_q[large] != single_q[small]:
+            lifts = ibc_lift(q[inside], c[inside], single_q[small], single_c[small], single_q[large], single_c[large])
+            out["ibc_lift"] = float(np.mean(lifts))
+    return out
+
+
+def summarise(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """One row per policy: mean over seeds with t-intervals, mean bootstrap bounds, and the other scalars."""
+    rows = []
+    for policy, g in per_seed.groupby("policy", sort=False):
+        row = dict(suite=g["suite"].iloc[0], policy=policy, n_seeds=len(g))
+        for metric in ("aiq", "nauc"):
+            ci = mean_ci_over_seeds(g[metric])
+            row.update({metric: ci.estimate, f"{metric}_ci_low": ci.low, f"{metric}_ci_high": ci.high,
+                        f"{metric}_boot_low": g[f"{metric}_boot_low"].mean(),
+                        f"{metric}_boot_high": g[f"{metric}_boot_high"].mean()})
+        for col in ("max_gain", "best_accuracy", "cost_at_best", "oracle_gap", "apgr", "cpt50", "ibc_lift",
+                    "c_min", "c_max"):
+            row[col] = g[col].mean() if g[col].notna().any() else np.nan
+        row["reads_scores"] = bool(g["reads_scores"].any())
+        row["hyper"] = g["hyper"].mode().iloc[0] if len(g) else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_table(summary: pd.DataFrame) -> str:
+    """The printed comparison: AIQ and normalised AUC with seed CIs, best accuracy, gap to the oracle."""
+    lines = [f"{'policy':<44} {'AIQ [95% CI over seeds]':>26} {'nAUC [95% CI over seeds]':>26} "
+             f"{'max gain':>9} {'best acc':>9} {'oracle gap':>10}"]
+    for r in summary.itertuples():
+        label = r.policy + ("  <- reads scores" if r.reads_scores else "")
+        lines.append(f"{label:<44} {r.aiq:>8.4f} [{r.aiq_ci_low:.4f}, {r.aiq_ci_high:.4f}] "
+                     f"{r.nauc:>8.4f} [{r.nauc_ci_low:.4f}, {r.nauc_ci_high:.4f}] {r.max_gain:>+9.4f} "
+                     f"{r.best_accuracy:>9.4f} {r.oracle_gap:>10.4f}")
+    return "\n".join(lines)
