@@ -1,0 +1,153 @@
+"""Baselines behave as their definitions say, never read scores at decision time, and replay identically."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from emafusion_core.data import Suite
+from emafusion_core.evaluation import (AutoMix, FitData, Harness, KNNRouter, MLPRouter, Oracle, RandomRouter,
+                                       RouteLLMRouter, Scorer, SingleModel, ThresholdCascade, ZeroRouter,
+                                       default_policies)
+from emafusion_core.features import HashingEncoder
+
+
+@pytest.fixture(scope="module")
+def bench(routerbench) -> Suite:
+    """Every fourth routerbench query (all three benchmarks, all 11 models): real data, fast."""
+    return routerbench.subset(sorted(routerbench.query_ids)[::4])
+
+
+def _fitted(suite: Suite, policy, seed: int = 0, scorer=None):
+    harness = Harness(suite, HashingEncoder(), seeds=[seed], scorer=scorer)
+    views = harness.views(seed)
+    fit = views["fit"]
+    policy.fit(FitData(fit, harness.scorer.scores(fit.query_ids), harness.scorer.costs(fit.query_ids)),
+               views["calibrate"])
+    return harness, views
+
+
+def _learned(suite):
+    return [ZeroRouter(), RandomRouter(), KNNRouter(ks=(5, 20)), MLPRouter(max_iter=50), ThresholdCascade(),
+            AutoMix(), RouteLLMRouter()]
+
+
+def test_oracle_beats_every_single_model(bench):
+    scorer = Scorer(bench)
+    harness, views = _fitted(bench, Oracle(scorer), scorer=scorer)
+    test = views["test"]
+    oracle = scorer.score(test.query_ids, Oracle(scorer).decide(test, None, None))
+    for j in range(len(bench.model_names)):
+        single = scorer.score(test.query_ids, SingleModel(bench.model_names[j]).decide(test, None, None))
+        assert oracle.accuracy.mean() >= single.accuracy.mean()
+    best = scorer.scores(test.query_ids).max(axis=1)
+    assert np.array_equal(oracle.accuracy, best)  # the ceiling: every query gets its best score
+
+
+def test_permuted_scores_leave_every_choice_unchanged(bench):
+    """Scores of calibrate and test rows permuted: policies fitted on the same fit split decide identically."""
+    harness, views = _fitted(bench, ZeroRouter())
+    fit_ids = set(views["fit"].query_ids)
+    out = bench.outcomes.copy()
+    rows = ~out["query_id"].isin(fit_ids)
+    out.loc[rows, "score"] = np.random.default_rng(1).permutation(out.loc[rows, "score"].to_numpy())
+    permuted = Suite.from_tables(bench.name, bench.queries, out, bench.models)
+    assert not np.array_equal(permuted.scores.to_numpy(), bench.scores.to_numpy())
+    for make in _learned(bench):
+        decisions = []
+        for suite in (bench, permuted):
+            policy = [p for p in _learned(suite) if p.name == make.name][0]
+            _, views = _fitted(suite, policy)
+            decisions.append([(h, k, policy.decide(views["test"], h, k)) for h in policy.hypers()
+                              for k in policy.knobs(h)])
+        for (h1, k1, a), (h2, k2, b) in zip(*decisions):
+            assert (h1, k1) == (h2, k2)
+            assert np.array_equal(a.final, b.final), make.name
+            assert np.array_equal(a.ran_mask(11), b.ran_mask(11)), make.name
+
+
+def test_knn_with_every_neighbour_is_the_best_average_model(bench):
+    knn = KNNRouter(ks=(10_000,))
+    harness, views = _fitted(bench, knn)
+    k = knn.hypers()[0]
+    assert k == len(views["fit"])
+    best = int(np.argmax(harness.scorer.scores(views["fit"].query_ids).mean(axis=0)))
+    assert set(knn.decide(views["test"], k, 0.0).final) == {best}
+    # A huge lambda makes cost dominate: the cheapest model everywhere.
+    assert set(knn.decide(views["test"], k, 1e3).final) == {0}
+
+
+def test_cascade_fast_path_matches_the_per_query_pipeline(bench):
+    for policy in (ThresholdCascade(), AutoMix()):
+        harness, views = _fitted(bench, policy)
+        test = views["test"]
+        hyper = policy.hypers()[-1]
+        knobs = policy.knobs(hyper)
+        for knob in (knobs[0], knobs[len(knobs) // 2], knobs[-1]):
+            fast = harness.scorer.score(test.query_ids, policy.decide(test, hyper, knob))
+            for i, query in enumerate(test.queries[:60]):
+                run = policy.run(query, test.executor, hyper, knob)
+                assert run.answer.model == bench.model_names[fast.final[i]]
+                assert run.cost_usd == pytest.approx(fast.cost[i])
+                assert [a.model for a in run.answers] == [bench.model_names[j] for j in np.flatnonzero(fast.calls[i])]
+                assert run.judge_calls == fast.judge_calls[i]
+
+
+def test_cascade_counts_judge_calls_and_automix_charges_verification(bench):
+    cascade = ThresholdCascade()
+    harness, views = _fitted(bench, cascade)
+    chain = cascade.hypers()[-1]
+    never = cascade.decide(views["test"], chain, 1.01)  # nobody accepted: the whole chain runs
+    assert (never.final == chain[-1]).all() and (never.judge_calls == len(chain) - 1).all()
+    always = cascade.decide(views["test"], chain, 0.0)
+    assert (always.final == chain[0]).all() and (always.judge_calls == 1).all()
+
+    automix = AutoMix()
+    harness, views = _fitted(bench, automix)
+    small = automix.hypers()[0]
+    outcome = harness.scorer.score(views["test"].query_ids, automix.decide(views["test"], small, 0.0))
+    small_cost = harness.scorer.costs(views["test"].query_ids)[:, small]
+    assert outcome.judge_cost == pytest.approx(small_cost)  # verification priced as one more small call
+    free = AutoMix(verify_cost="free")
+    _fitted(bench, free)
+    assert harness.scorer.score(views["test"].query_ids, free.decide(views["test"], small, 0.0)).judge_cost.sum() == 0
+
+
+def test_routellm_threshold_hits_the_target_share_on_calibrate(bench):
+    router = RouteLLMRouter()
+    harness, views = _fitted(bench, router)
+    cal = views["calibrate"]
+    for share in (0.0, 0.25, 0.5, 1.0):
+        strong = np.mean(router.decide(cal, None, share).final == router.strong)
+        assert strong == pytest.approx(share, abs=0.02)
+    assert router.pair[1] == bench.model_names[int(np.argmax(
+        harness.scorer.scores(views["fit"].query_ids).mean(axis=0)))]
+
+
+def test_random_and_zero_router_span_their_ends(bench):
+    rnd = RandomRouter()
+    harness, views = _fitted(bench, rnd)
+    test = views["test"]
+    assert set(rnd.decide(test, None, 1.0).final) == {10}
+    assert len(set(rnd.decide(test, None, 0.0).final)) == 11
+    zero = ZeroRouter()
+    _fitted(bench, zero)
+    first, last = zero.knobs(None)[0], zero.knobs(None)[-1]
+    assert set(zero.decide(test, None, first).final) == {first[0]}
+    assert set(zero.decide(test, None, last).final) == {last[0]}
+
+
+def test_harness_is_deterministic(bench):
+    def run():
+        harness = Harness(bench, HashingEncoder(), seeds=[0, 1],
+                          policies=lambda s, sc: [p for p in default_policies(s, sc) if not isinstance(p, MLPRouter)]
+                          + [MLPRouter(max_iter=50)])
+        result = harness.run()
+        return result.points, result.calibrate
+    a, b = run(), run()
+    pd.testing.assert_frame_equal(a[0], b[0])
+    pd.testing.assert_frame_equal(a[1], b[1])
+    points = a[0]
+    assert {"suite", "policy", "seed", "knob", "accuracy", "cost_usd", "model_cost", "judge_cost",
+            "router_cost", "judge_calls", "budget_usd"} <= set(points.columns)
+    assert points.filter(like="share:").sum(axis=1).round(9).eq(1).all()
