@@ -133,8 +133,8 @@ def test_random_and_zero_router_span_their_ends(bench):
     zero = ZeroRouter()
     _fitted(bench, zero)
     first, last = zero.knobs(None)[0], zero.knobs(None)[-1]
-    assert set(zero.decide(test, None, first).final) == {first[0]}
-    assert set(zero.decide(test, None, last).final) == {last[0]}
+    assert set(zero.decide(test, None, first).final) == {bench.model_names.index(first[0])}
+    assert set(zero.decide(test, None, last).final) == {bench.model_names.index(last[0])}
 
 
 def test_harness_is_deterministic(bench):

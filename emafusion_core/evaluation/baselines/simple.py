@@ -18,6 +18,9 @@ class SingleModel(Policy):
         self.model = model
         self.name = f"single:{model}"
 
+    def knobs(self, hyper) -> list:
+        return [self.model]
+
     def decide(self, view: SplitView, hyper, knob) -> Decision:
         return Decision(final=np.full(len(view), view.model_names.index(self.model)))
 
@@ -25,7 +28,7 @@ class SingleModel(Policy):
 class ZeroRouter(Policy):
     """A biased coin between two neighbouring models of the fit split's single-model hull (evaluation.md #2).
 
-    Knob (a, b, f): send a query to b with probability f, else to a. Any point on the hull is reachable, so a
+    Knob (a, b, f), model names: send a query to b with probability f, else to a. Any point on the hull is reachable, so a
     router that does not beat this has learned nothing about queries."""
 
     name = "zero-router"
@@ -35,22 +38,22 @@ class ZeroRouter(Policy):
         self.steps = steps
 
     def fit(self, data: FitData, calibrate: SplitView) -> None:
+        self.names = data.model_names
         cost, acc = data.mean_cost, data.accuracy
         hull_cost, _ = ndch(cost, acc)
         # Hull knots back to model indices (cheapest such model on equal cost).
         self.hull = [int(np.flatnonzero(cost == c)[np.argmax(acc[cost == c])]) for c in hull_cost]
 
     def knobs(self, hyper) -> list:
-        if len(self.hull) == 1:
-            return [(self.hull[0], self.hull[0], 0.0)]
-        grid = np.linspace(0, 1, self.steps + 1)
-        knobs = [(a, b, round(float(f), 6)) for a, b in zip(self.hull[:-1], self.hull[1:]) for f in grid[:-1]]
-        return knobs + [(self.hull[-1], self.hull[-1], 0.0)]
+        names = [self.names[i] for i in self.hull]
+        grid = np.linspace(0, 1, self.steps + 1)[:-1]
+        knobs = [(a, b, round(float(f), 6)) for a, b in zip(names[:-1], names[1:]) for f in grid]
+        return knobs + [(names[-1], names[-1], 0.0)]
 
     def decide(self, view: SplitView, hyper, knob) -> Decision:
         a, b, f = knob
         u = view.rng(self.name).random(len(view))
-        return Decision(final=np.where(u < f, b, a))
+        return Decision(final=np.where(u < f, view.model_names.index(b), view.model_names.index(a)))
 
 
 class RandomRouter(Policy):
