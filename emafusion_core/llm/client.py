@@ -1,0 +1,362 @@
+"""The single gateway for every LLM call of the project: cache, budget, retries, concurrency, cost.
+
+Modes: "live" serves cached successes and calls the provider for the rest (recording them); "replay" only
+reads the cache and never calls out; "refresh" always calls and overwrites. Calls are async underneath;
+the synchronous methods run them on a private loop thread (see _loop.py).
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import random
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Mapping, MutableMapping, Sequence
+
+from ._loop import LoopThread, shared_loop
+from .budget import Budget, Hold
+from .cache import ResponseCache, cache_key
+from .errors import BadReply, BudgetExceeded, LLMError, ProviderError, ReplayMiss
+from .pricing import Pricer
+from .redact import Redactor, secrets_in
+from .retry import RetryPolicy, classify
+from .types import Request, Reply
+
+log = logging.getLogger(__name__)
+
+MODES = ("live", "replay", "refresh")
+JSON_FORMATS = ("json_object", "json_schema")
+# The input side of a budget reservation is an estimate (cl100k count; the provider's chat template adds
+# tokens we cannot see): pad it so that the reservation stays an upper bound in practice.
+INPUT_MARGIN, INPUT_OVERHEAD_TOKENS = 1.25, 64
+
+Transport = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class GatewayStats:
+    calls: int = 0  # provider attempts (retries included)
+    hits: int = 0  # replies served from the cache
+    retries: int = 0
+    errors: int = 0  # calls that ended in ProviderError or BadReply
+    usd: float = 0.0  # spent by this client on provider calls (cache hits cost nothing)
+
+    def line(self) -> str:
+        return f"calls={self.calls} hits={self.hits} err={self.errors} ${self.usd:.4f}"
+
+
+def _field(obj: Any, name: str, default: Any = None) -> Any:
+    return obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
+
+
+def _logprobs(choice: Any) -> list[dict] | None:
+    content = _field(_field(choice, "logprobs"), "content")
+    if not content:
+        return None
+    return [{"token": _field(item, "token"), "logprob": float(_field(item, "logprob")),
+             "top": [[_field(t, "token"), float(_field(t, "logprob"))] for t in _field(item, "top_logprobs") or []]}
+            for item in content]
+
+
+def _strip_fences(text: str) -> str:
+    text = text.strip()
+    if text.startswith("```"):
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+        text = text.rsplit("```", 1)[0]
+    return text
+
+
+class LLMClient:
+    """One litellm gateway.
+
+    cache: a diskcache.Cache (or any mutable mapping, or a ResponseCache); the caller owns its directory.
+    pricer: rates per model (our table, then litellm's offline map). budget: a Budget or a USD cap.
+    endpoints: per-model call settings kept out of cache keys, e.g. {"openai/smollm2": {"api_base": ...,
+      "api_key": ...}}; an entry may also rename the model for litellm ("model": "openai/..."). API keys
+      otherwise come from the environment the litellm way (OPENAI_API_KEY, ...).
+    concurrency: calls in flight per model (an int, or a mapping with an optional "*" default).
+    transport: the async completion function (default litellm.acompletion); tests inject faults here.
+    loop: the LoopThread that runs the blocking methods (default: one shared by the process).
+    """
+
+    def __init__(self, cache: ResponseCache | MutableMapping, *, mode: str = "live", pricer: Pricer | None = None,
+                 budget: Budget | float | None = None, retry: RetryPolicy | None = None,
+                 concurrency: int | Mapping[str, int] = 4, endpoints: Mapping[str, Mapping] | None = None,
+                 timeout_s: float = 120.0, transport: Transport | None = None, progress: bool = True,
+                 rng: random.Random | None = None, loop: LoopThread | None = None):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        self.cache = cache if isinstance(cache, ResponseCache) else ResponseCache(cache)
+        self.mode = mode
+        self.pricer = pricer or Pricer()
+        self.budget = budget if isinstance(budget, Budget) else Budget(budget)
+        self.retry = retry or RetryPolicy()
+        self.concurrency = concurrency
+        self.endpoints = {model: dict(settings) for model, settings in (endpoints or {}).items()}
+        self.timeout_s = timeout_s
+        self._transport = transport
+        self.progress = progress
+        self.stats = GatewayStats()
+        self._rng = rng or random.Random()
+        self._redact = Redactor(secrets_in(self.endpoints))
+        self._loop = loop or shared_loop()  # the caller's (or the process's) to close, as is the cache
+        self._limits: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._inflight: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    # ---- public API -------------------------------------------------------------------------------------
+
+    def complete(self, model: str, messages: list[dict], *, template_version: str = "",
+                 response_format: dict | None = None, **params) -> Reply:
+        """One chat completion (blocking). Raises an LLMError subclass on failure."""
+        return self.call(Request(model, messages, params, response_format, template_version))
+
+    async def acomplete(self, model: str, messages: list[dict], *, template_version: str = "",
+                        response_format: dict | None = None, **params) -> Reply:
+        return await self.acall(Request(model, messages, params, response_format, template_version))
+
+    def call(self, request: Request) -> Reply:
+        if self.mode != "refresh":  # a cache hit needs no event loop
+            hit = self._lookup(request, cache_key(request))
+            if hit is not None:
+                return hit
+        return self._loop.run(self.acall(request))
+
+    async def acall(self, request: Request) -> Reply:
+        key = cache_key(request)
+        if self.mode != "refresh":
+            hit = self._lookup(request, key)
+            if hit is not None:
+                return hit
+        inflight = self._inflight.setdefault(asyncio.get_running_loop(), {})
+        if key in inflight:  # the same request is already on its way: share its outcome
+            reply = await asyncio.shield(inflight[key])
+            self.stats.hits += 1
+            return dataclasses.replace(reply, cached=True)
+        future = asyncio.get_running_loop().create_future()
+        inflight[key] = future
+        try:
+            reply = await self._fetch(request, key)
+            future.set_result(reply)
+            return reply
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: nobody else may be waiting
+            raise
+        finally:
+            inflight.pop(key, None)
+
+    def batch(self, requests: Sequence[Request], *, desc: str = "llm", return_exceptions: bool = True
+              ) -> list[Reply | LLMError]:
+        """Many requests concurrently (per-model limits apply); results in input order.
+
+        With return_exceptions (the default) a failed request yields its LLMError in place, so one failure
+        never loses the rest of the batch."""
+        return self._loop.run(self.abatch(requests, desc=desc, return_exceptions=return_exceptions))
+
+    async def abatch(self, requests: Sequence[Request], *, desc: str = "llm", return_exceptions: bool = True
+                     ) -> list[Reply | LLMError]:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(requests), desc=desc, disable=not self.progress, unit="req")
+
+        async def one(request: Request):
+            try:
+                return await self.acall(request)
+            except LLMError as exc:
+                if not return_exceptions:
+                    raise
+                return exc
+            finally:
+                bar.update(1)
+                bar.set_postfix_str(self.stats.line(), refresh=False)
+
+        try:
+            return list(await asyncio.gather(*(one(r) for r in requests)))
+        finally:
+            bar.set_postfix_str(self.stats.line())
+            bar.close()
+
+    def mark_bad(self, key: str, reason: str = "rejected by the caller's parser") -> bool:
+        """Never serve this cached reply again: live mode re-asks, replay mode reports it as a miss."""
+        return self.cache.mark_bad(key, reason)
+
+    def key(self, request: Request) -> str:
+        return cache_key(request)
+
+    @property
+    def spent_usd(self) -> float:
+        return self.budget.spent_usd
+
+    # ---- internals --------------------------------------------------------------------------------------
+
+    def _lookup(self, request: Request, key: str) -> Reply | None:
+        """A cached success, or None; in replay mode a miss is an error (nothing is ever sent)."""
+        record = self.cache.record(key)
+        status = record.get("status") if record else None
+        if status == "ok":
+            self.stats.hits += 1
+            return Reply.from_record(record, cached=True)
+        if self.mode != "replay":
+            return None
+        if status == "failed":  # replay the recorded failure, with the cost it had
+            raise BadReply(f"replay: recorded {record.get('problem')} reply from {request.model!r} (key {key})",
+                           kind=record.get("problem", "bad_reply"), text=record.get("text"),
+                           input_tokens=record.get("input_tokens"), output_tokens=record.get("output_tokens"),
+                           recorded=True, model=request.model, key=key, cost_usd=record.get("cost_usd", 0.0))
+        reason = f"the cached reply was marked bad ({record.get('bad_reason')})" if status == "bad" \
+            else "no cached reply"
+        raise ReplayMiss(f"replay mode: {reason} for model {request.model!r}, key {key}; "
+                         "run in live mode to record it", model=request.model, key=key)
+
+    def _semaphore(self, model: str) -> asyncio.Semaphore:
+        per_loop = self._limits.setdefault(asyncio.get_running_loop(), {})
+        if model not in per_loop:
+            limits = self.concurrency
+            limit = limits.get(model, limits.get("*", 4)) if isinstance(limits, Mapping) else limits
+            per_loop[model] = asyncio.Semaphore(max(1, int(limit)))
+        return per_loop[model]
+
+    async def _fetch(self, request: Request, key: str) -> Reply:
+        async with self._semaphore(request.model):
+            if self.mode != "refresh":  # filled while we queued?
+                hit = self._lookup(request, key)
+                if hit is not None:
+                    return hit
+            hold = self._reserve(request, key)
+            cost = 0.0
+            try:
+                response, latency, _attempts = await self._send(request, key)
+                reply = self._parse(response, request, key, latency)
+                cost = reply.cost_usd
+            finally:
+                self.budget.settle(hold, cost)
+                self.stats.usd += cost
+        problem = self._problem(reply, request)
+        if problem is not None:
+            self.stats.errors += 1
+            self.cache.put_failure(key, {**reply.record(), "problem": problem})
+            raise BadReply(f"{problem} reply from {request.model!r} (key {key}, finish_reason "
+                           f"{reply.finish_reason!r}, {reply.output_tokens} output tokens): not cached as a success",
+                           kind=problem, text=reply.text, input_tokens=reply.input_tokens,
+                           output_tokens=reply.output_tokens, model=request.model, key=key, cost_usd=cost)
+        self.cache.put_success(key, reply.record())
+        return reply
+
+    def _litellm_model(self, model: str) -> str:
+        return self.endpoints.get(model, {}).get("model", model)
+
+    def _reserve(self, request: Request, key: str) -> Hold:
+        """Price the worst case before sending; PriceUnknown or BudgetExceeded mean nothing is sent."""
+        try:
+            r_in, r_out = self.pricer.rates(request.model)
+        except LLMError as exc:
+            exc.key = key
+            raise
+        if self.budget.cap_usd is None:
+            return self.budget.reserve(0.0, model=request.model, key=key)
+        params = request.params
+        max_out = params.get("max_tokens") or params.get("max_completion_tokens")
+        if max_out is None:
+            raise BudgetExceeded(f"a call under a budget cap needs max_tokens (model {request.model!r}, "
+                                 f"key {key}): without it the worst case is unbounded", model=request.model, key=key)
+        worst = self._input_tokens(request) * r_in + int(max_out) * int(params.get("n") or 1) * r_out
+        return self.budget.reserve(worst, model=request.model, key=key)
+
+    def _input_tokens(self, request: Request) -> int:
+        from ._litellm import litellm
+
+        try:
+            counted = litellm.token_counter(model=self._litellm_model(request.model), messages=request.messages)
+        except Exception:
+            counted = sum(len(str(m.get("content", ""))) for m in request.messages) // 3
+        return int(counted * INPUT_MARGIN) + INPUT_OVERHEAD_TOKENS
+
+    def _call_kwargs(self, request: Request) -> dict:
+        settings = dict(self.endpoints.get(request.model, {}))
+        kwargs = {"model": settings.pop("model", request.model), "messages": request.messages,
+                  **request.params, "timeout": self.timeout_s, "num_retries": 0, "max_retries": 0}
+        if request.response_format is not None:
+            kwargs["response_format"] = request.response_format
+        kwargs.update(settings)
+        return kwargs
+
+    async def _send(self, request: Request, key: str):
+        """The provider call with retries; returns (response, latency of the successful attempt, attempts)."""
+        transport = self._transport
+        if transport is None:
+            from ._litellm import litellm
+
+            transport = litellm.acompletion
+        kwargs = self._call_kwargs(request)
+        policy = self.retry
+        for attempt in range(1, policy.max_attempts + 1):
+            self.stats.calls += 1
+            started = time.perf_counter()
+            error = None
+            try:
+                return await transport(**kwargs), time.perf_counter() - started, attempt
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified below; bugs are re-raised
+                failure = classify(exc)
+                if failure is None:
+                    raise
+                detail = self._redact(exc)
+                if not failure.retryable or attempt == policy.max_attempts:
+                    self.stats.errors += 1
+                    why = "not retryable" if not failure.retryable else "retries exhausted"
+                    # built here, raised outside the except block: the provider's exception (which may
+                    # quote a key) must not ride along as __context__
+                    error = ProviderError(
+                        f"{request.model!r} failed: {failure.kind} (status {failure.status}) after {attempt} "
+                        f"attempt(s), {why}; key {key}; nothing cached. Provider said: {detail}",
+                        kind=failure.kind, status=failure.status, attempts=attempt, model=request.model, key=key)
+                else:
+                    wait = policy.delay(attempt, failure.retry_after_s, self._rng)
+                    log.warning("%s: %s (status %s) on attempt %d/%d, retrying in %.2f s",
+                                request.model, failure.kind, failure.status, attempt, policy.max_attempts, wait)
+                    self.stats.retries += 1
+            if error is not None:
+                raise error
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _parse(self, response: Any, request: Request, key: str, latency: float) -> Reply:
+        choices = _field(response, "choices") or []
+        choice = choices[0] if choices else None
+        text = _field(_field(choice, "message"), "content") if choice is not None else None
+        usage = _field(response, "usage")
+        in_tok, out_tok = _field(usage, "prompt_tokens"), _field(usage, "completion_tokens")
+        if in_tok is None or out_tok is None:  # some providers omit usage: count it ourselves
+            from ._litellm import litellm
+
+            model = self._litellm_model(request.model)
+            in_tok = litellm.token_counter(model=model, messages=request.messages) if in_tok is None else in_tok
+            out_tok = litellm.token_counter(model=model, text=text or "") if out_tok is None else out_tok
+        cost = self.pricer.cost(request.model, int(in_tok), int(out_tok))
+        return Reply(key=key, model=request.model, text=text or "", input_tokens=int(in_tok),
+                     output_tokens=int(out_tok), cost_usd=cost, latency_s=latency,
+                     reply_id=_field(response, "id"), finish_reason=_field(choice, "finish_reason"),
+                     logprobs=_logprobs(choice) if choice is not None else None, created_at=time.time())
+
+    @staticmethod
+    def _problem(reply: Reply, request: Request) -> str | None:
+        """Why a reply must not be cached as a success, or None."""
+        if reply.finish_reason == "length":
+            return "truncated"
+        if reply.finish_reason == "content_filter":
+            return "content_filter"
+        if not reply.text.strip():
+            return "empty"
+        if (request.response_format or {}).get("type") in JSON_FORMATS:
+            try:
+                json.loads(_strip_fences(reply.text))
+            except ValueError:
+                return "malformed_json"
+        return None
