@@ -29,7 +29,7 @@ def _fitted(suite: Suite, policy, seed: int = 0, scorer=None):
 
 def _learned(suite):
     return [ZeroRouter(), RandomRouter(), KNNRouter(ks=(5, 20)), MLPRouter(max_iter=50), ThresholdCascade(),
-            AutoMix(), RouteLLMRouter()]
+            ThresholdCascade(per_stage=False, name="threshold-cascade"), AutoMix(), RouteLLMRouter()]
 
 
 def test_oracle_beats_every_single_model(bench):
@@ -78,7 +78,7 @@ def test_knn_with_every_neighbour_is_the_best_average_model(bench):
 
 
 def test_cascade_fast_path_matches_the_per_query_pipeline(bench):
-    for policy in (ThresholdCascade(), AutoMix()):
+    for policy in (ThresholdCascade(), ThresholdCascade(per_stage=False), AutoMix()):
         harness, views = _fitted(bench, policy)
         test = views["test"]
         hyper = policy.hypers()[-1]
@@ -94,7 +94,7 @@ def test_cascade_fast_path_matches_the_per_query_pipeline(bench):
 
 
 def test_cascade_counts_judge_calls_and_automix_charges_verification(bench):
-    cascade = ThresholdCascade()
+    cascade = ThresholdCascade(per_stage=False)
     harness, views = _fitted(bench, cascade)
     chain = cascade.hypers()[-1]
     never = cascade.decide(views["test"], chain, 1.01)  # nobody accepted: the whole chain runs

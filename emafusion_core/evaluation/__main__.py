@@ -13,7 +13,7 @@ from pathlib import Path
 from ..data import BUILTIN_SUITES, DEFAULT_SEEDS, default_data_dir, load_builtin
 from ..features import CachedEncoder, EmbeddingStore, HashingEncoder, MiniLMEncoder
 from .harness import Harness
-from .summary import format_table, seed_metrics, summarise
+from .summary import format_details, format_table, seed_metrics, summarise
 
 FLOAT_FORMAT = "%.10g"
 
@@ -55,6 +55,8 @@ def main(argv=None) -> int:
     print(f"{suite!r}, encoder {args.encoder}, seeds {args.seeds}; test split; AIQ and nAUC over "
           f"[cheapest, dearest single model USD/query] = [{summary['c_min'].mean():.3g}, {summary['c_max'].mean():.3g}]")
     print(format_table(summary))
+    print()
+    print(format_details(result, summary))
     print(f"\nembed {t_embed:.1f} s, harness {result.timings['total']:.1f} s, summary (bootstrap "
           f"{args.n_boot}) {t_summary:.1f} s; wrote {points_path} and {summary_path}")
     return 0

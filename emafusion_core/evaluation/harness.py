@@ -31,7 +31,7 @@ def default_policies(suite: Suite, scorer: Scorer, with_embeddings: bool = True)
     policies += [ZeroRouter(), RandomRouter(), Oracle(scorer)]
     if with_embeddings:
         policies += [KNNRouter(), MLPRouter()]
-    policies += [ThresholdCascade(), AutoMix()]
+    policies += [ThresholdCascade(), ThresholdCascade(per_stage=False, name="threshold-cascade"), AutoMix()]
     if with_embeddings:
         policies.append(RouteLLMRouter())
     return policies

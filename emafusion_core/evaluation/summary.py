@@ -40,7 +40,7 @@ def seed_metrics(result: HarnessResult, n_boot: int = 1000) -> pd.DataFrame:
         c_min, c_max = float(c_single.min()), float(c_single.max())
         hull = zero_router_hull(c_single, q_single)
         oracle = next((r for r in runs if r.rows["reads_scores"].any()), None)
-        q_oracle = float(_per_query(oracle)[0].mean()) if oracle is not None else np.nan
+        q_oracle = float(_per_query(oracle)[0].mean(0).max()) if oracle is not None else np.nan
         f_aiq = partial(aiq, c_min=c_min, c_max=c_max)
         f_nauc = partial(normalised_auc, c_lo=c_min, c_hi=c_max)
         entries = [(r.policy, *_per_query(r), f_nauc, r) for r in runs]
@@ -113,4 +113,35 @@ def format_table(summary: pd.DataFrame) -> str:
         lines.append(f"{label:<44} {r.aiq:>8.4f} [{r.aiq_ci_low:.4f}, {r.aiq_ci_high:.4f}] "
                      f"{r.nauc:>8.4f} [{r.nauc_ci_low:.4f}, {r.nauc_ci_high:.4f}] {r.max_gain:>+9.4f} "
                      f"{r.best_accuracy:>9.4f} {r.oracle_gap:>10.4f}")
+    return "\n".join(lines)
+
+
+def format_details(result: HarnessResult, summary: pd.DataFrame) -> str:
+    """Per policy at its largest budget (mean over seeds): accuracy, USD/query, judge calls and share of cost,
+    the most used model and its share, routing time per query (wall clock: printed, never written), and the
+    binary-pair scalars (APGR, CPT(50%) for RouteLLM; IBC lift for AutoMix)."""
+    points = result.points
+    last = points.sort_values("budget_usd", na_position="first").groupby(["policy", "seed"], sort=False).tail(1)
+    shares = [c for c in points.columns if c.startswith("share:")]
+    lines = [f"{'policy (largest budget)':<44} {'acc':>7} {'USD/query':>10} {'judge/q':>8} {'judge $%':>8} "
+             f"{'us/query':>9}  most used model (share); binary-pair scalars"]
+    latency = {}
+    for run in result.runs:
+        n = len(next(iter(run.outcomes.values())).accuracy)
+        latency.setdefault(run.policy, []).append(run.info.get("test_seconds_per_setting", np.nan) / n * 1e6)
+    extra = summary.set_index("policy")
+    groups = dict(list(last.groupby("policy", sort=False)))
+    for policy in [p for p in summary["policy"] if p in groups]:
+        g = groups[policy]
+        mean_shares = g[shares].mean()
+        top = mean_shares.idxmax()
+        note = f"{top.split(':', 1)[1]} ({mean_shares.max():.2f})"
+        row = extra.loc[policy]
+        if np.isfinite(row["apgr"]):
+            note += f"; APGR {row['apgr']:.3f}, CPT(50%) {row['cpt50']:.3f}"
+        if np.isfinite(row["ibc_lift"]):
+            note += f"; IBC lift {row['ibc_lift']:+.3f}"
+        lines.append(f"{policy:<44} {g['accuracy'].mean():>7.4f} {g['cost_usd'].mean():>10.6f} "
+                     f"{g['judge_calls'].mean():>8.2f} {100 * g['judge_share_of_cost'].mean():>7.1f}% "
+                     f"{np.mean(latency[policy]):>9.1f}  {note}")
     return "\n".join(lines)

@@ -8,7 +8,7 @@ deployment takes. A test checks the two agree.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import combinations
+from itertools import combinations, product
 
 import numpy as np
 
@@ -56,14 +56,20 @@ def threshold_grid(probs: np.ndarray, n: int) -> list[float]:
 class ThresholdCascade(Policy):
     """FrugalGPT-style: run the chain cheapest to dearest, return the first answer the judge scores >= threshold.
 
-    Hyper: the chain (2 to max_len models of the fit hull, in cost order), chosen on calibrate. Knob: one
-    threshold for every stage. The last answer is returned unjudged."""
+    Hyper: the chain (2 to max_len models of the fit hull, in cost order), chosen on calibrate. Knob: a
+    tuple of thresholds, one per judged stage (FrugalGPT tunes one per stage), each from an 11-point grid of
+    that stage's calibrate probabilities; or with per_stage=False one threshold (41-point grid) shared by every
+    stage. The last answer is returned unjudged."""
 
     name = "frugal-cascade"
     knob_name = "threshold"
 
-    def __init__(self, max_len: int = 3, n_thresholds: int = 41):
+    def __init__(self, max_len: int = 3, n_thresholds: int = 41, per_stage: bool = True,
+                 n_stage_thresholds: int = 11, name: str | None = None):
         self.max_len, self.n_thresholds = max_len, n_thresholds
+        self.per_stage, self.n_stage = per_stage, n_stage_thresholds
+        if name:
+            self.name = name
 
     def fit(self, data: FitData, calibrate: SplitView) -> None:
         self.judge = shared_judge(data)
@@ -71,7 +77,9 @@ class ThresholdCascade(Policy):
         self.candidates = hull_models(data)
         chains = [c for size in range(2, self.max_len + 1) for c in combinations(self.candidates, size)]
         self.chains = chains or [tuple(self.candidates)]
-        self.grid = threshold_grid(self._probs(calibrate)[:, self.candidates], self.n_thresholds)
+        p_cal = self._probs(calibrate)
+        self.grid = threshold_grid(p_cal[:, self.candidates], self.n_thresholds)
+        self.stage_grid = {j: threshold_grid(p_cal[:, j], self.n_stage) for j in self.candidates}
 
     def _probs(self, view: SplitView) -> np.ndarray:
         return view.cached(("answer-probs", id(self.judge)), lambda: self.judge.prob_matrix(view, self.candidates))
@@ -80,15 +88,23 @@ class ThresholdCascade(Policy):
         return self.chains
 
     def knobs(self, hyper) -> list:
-        return self.grid
+        if not self.per_stage or len(hyper) <= 2:
+            return self.grid
+        return list(product(*(self.stage_grid[j] for j in hyper[:-1])))
+
+    @staticmethod
+    def _stage_thresholds(knob, length: int) -> np.ndarray:
+        t = np.atleast_1d(np.asarray(knob, dtype=float))
+        return np.broadcast_to(t, (length - 1,)) if t.size == 1 else t
 
     def describe(self, hyper) -> str:
         return " > ".join(self.names[i] for i in hyper)
 
     def decide(self, view: SplitView, hyper, knob) -> Decision:
         chain = np.asarray(hyper)
-        accept = self._probs(view)[:, chain] >= knob
-        accept[:, -1] = True
+        thresholds = self._stage_thresholds(knob, len(chain))
+        accept = np.ones((len(view), len(chain)), bool)
+        accept[:, :-1] = self._probs(view)[:, chain[:-1]] >= thresholds[None, :]
         stop = np.argmax(accept, axis=1)
         ran = np.zeros((len(view), len(self.names)), bool)
         for j, model in enumerate(chain):
@@ -97,12 +113,13 @@ class ThresholdCascade(Policy):
 
     def run(self, query: Query, executor, hyper, knob) -> CascadeRun:
         answers, calls = [], 0
+        thresholds = self._stage_thresholds(knob, len(hyper))
         for j, model in enumerate(hyper):
             answers.append(executor.run(query, self.names[model]))
             if j == len(hyper) - 1:
                 break
             calls += 1
-            if self.judge.prob(query, answers[-1]) >= knob:
+            if self.judge.prob(query, answers[-1]) >= thresholds[j]:
                 break
         return CascadeRun(answers[-1], answers, calls, 0.0)
 

@@ -79,15 +79,30 @@ class RandomRouter(Policy):
 
 
 class Oracle(Policy):
-    """Per query the cheapest model with the best score. Reads scores: the ceiling, not a deployable policy."""
+    """The ceiling: per query the cheapest model with the best score (knob lambda = 0, evaluation.md #4).
+
+    Larger lambda trades score for cost per query with the true scores and costs (argmax of score -
+    lambda * cost / dearest fit USD), which traces the best frontier any router could reach, so the oracle
+    has an AIQ over the same range as every policy. Reads scores: a ceiling, never a deployable policy."""
 
     name = "oracle (ceiling)"
+    knob_name = "lambda"
     reads_scores = True
 
-    def __init__(self, scorer: Scorer):
+    def __init__(self, scorer: Scorer, lambdas=None):
+        from .routers import DEFAULT_LAMBDAS
+
         self._scorer = scorer
+        self.lambdas = list(DEFAULT_LAMBDAS if lambdas is None else lambdas)
+
+    def fit(self, data: FitData, calibrate: SplitView) -> None:
+        self.unit = float(data.mean_cost.max())
+
+    def knobs(self, hyper) -> list:
+        return self.lambdas
 
     def decide(self, view: SplitView, hyper, knob) -> Decision:
         scores, costs = self._scorer.scores(view.query_ids), self._scorer.costs(view.query_ids)
-        best = scores.max(axis=1, keepdims=True)
-        return Decision(final=np.argmin(np.where(scores == best, costs, np.inf), axis=1))
+        utility = scores - (knob or 0.0) * costs / getattr(self, "unit", 1.0)
+        best = utility.max(axis=1, keepdims=True)
+        return Decision(final=np.argmin(np.where(utility >= best - 1e-12, costs, np.inf), axis=1))
