@@ -8,7 +8,7 @@ import pytest
 from emafusion_core.data import Suite
 from emafusion_core.evaluation import (AutoMix, FitData, Harness, KNNRouter, MLPRouter, Oracle, RandomRouter,
                                        RouteLLMRouter, Scorer, SingleModel, ThresholdCascade, ZeroRouter,
-                                       default_policies)
+                                       default_policies, paired_comparison, seed_metrics, summarise)
 from emafusion_core.features import HashingEncoder
 
 
@@ -151,3 +151,28 @@ def test_harness_is_deterministic(bench):
     assert {"suite", "policy", "seed", "knob", "accuracy", "cost_usd", "model_cost", "judge_cost",
             "router_cost", "judge_calls", "budget_usd"} <= set(points.columns)
     assert points.filter(like="share:").sum(axis=1).round(9).eq(1).all()
+
+
+def test_holdout_benchmark_is_out_of_fit_and_calibrate(bench):
+    harness = Harness(bench, HashingEncoder(), seeds=[0], holdout="mbpp")
+    views = harness.views(0)
+    kinds = {part: {q.benchmark for q in v.queries} for part, v in views.items()}
+    assert kinds == {"fit": {"arc-challenge", "winogrande"}, "calibrate": {"arc-challenge", "winogrande"},
+                     "test": {"mbpp"}}
+    with pytest.raises(ValueError):
+        Harness(bench, None, holdout="nope").views(0)
+
+
+def test_summary_and_paired_comparison(bench):
+    policies = lambda s, sc: [SingleModel(m) for m in s.model_names] + [Oracle(sc), KNNRouter(ks=(10,))]  # noqa: E731
+    result = Harness(bench, HashingEncoder(), seeds=[0, 1], policies=policies).run()
+    summary = summarise(seed_metrics(result, n_boot=50)).set_index("policy")
+    oracle = summary.loc["oracle (ceiling)"]
+    assert oracle["reads_scores"] and oracle["oracle_gap"] == 0
+    assert (summary["aiq"] <= oracle["aiq"] + 1e-12).all()
+    assert {"aiq", "aiq_ci_low", "aiq_ci_high", "nauc", "nauc_ci_low", "nauc_ci_high"} <= set(summary.columns)
+    assert (summary["aiq_ci_low"] <= summary["aiq"]).all() and (summary["aiq"] <= summary["aiq_ci_high"]).all()
+    same = paired_comparison(result, "knn", "knn", n_boot=50)
+    assert (same["accuracy_diff"] == 0).all() and (same["accuracy_p"] == 1).all()
+    vs = paired_comparison(result, "oracle (ceiling)", "knn", n_boot=50)
+    assert (vs["accuracy_diff"] > 0).all() and (vs["accuracy_low"] > 0).all()

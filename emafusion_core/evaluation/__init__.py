@@ -5,12 +5,12 @@ from .budget import budget_frontier, calibrate_budgets, choose_hyper, select_by_
 from .context import FitData, SplitView
 from .harness import Harness, HarnessResult, default_policies
 from .replay import Decision, Outcome, ReplayExecutor, Scorer, queries_of
-from .summary import format_details, format_table, seed_metrics, summarise
+from .summary import format_details, format_table, paired_comparison, seed_metrics, summarise
 from .tables import extra_models_table, models_table
 
 __all__ = ["extra_models_table", "models_table",
            "AnswerScorer", "AutoMix", "Decision", "FitData", "Harness", "HarnessResult", "KNNRouter", "MLPRouter",
            "Oracle", "Outcome", "Policy", "RandomRouter", "ReplayExecutor", "RouteLLMRouter", "Scorer",
            "SingleModel", "SplitView", "ThresholdCascade", "ZeroRouter", "budget_frontier", "calibrate_budgets",
-           "choose_hyper", "default_policies", "format_details", "format_table", "queries_of", "seed_metrics", "select_by_budget",
-           "summarise"]
+           "choose_hyper", "default_policies", "format_details", "format_table", "paired_comparison", "queries_of",
+           "seed_metrics", "select_by_budget", "summarise"]

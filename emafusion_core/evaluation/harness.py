@@ -74,8 +74,8 @@ class Harness:
 
     def __init__(self, suite: Suite, encoder: Encoder | None = None, seeds: Sequence[int] = DEFAULT_SEEDS,
                  policies: Callable[[Suite, Scorer], list[Policy]] | None = None, n_budgets: int = 25,
-                 scorer: Scorer | None = None, blas_threads: int = 1):
-        self.blas_threads = blas_threads
+                 scorer: Scorer | None = None, blas_threads: int = 1, holdout: str | None = None):
+        self.blas_threads, self.holdout = blas_threads, holdout
         self.suite, self.encoder, self.seeds, self.n_budgets = suite, encoder, list(seeds), n_budgets
         self.scorer = scorer or Scorer(suite)
         self.executor = ReplayExecutor(suite)
@@ -89,10 +89,17 @@ class Harness:
             self.embed_seconds = time.perf_counter() - t0
 
     def views(self, seed: int) -> dict[str, SplitView]:
+        """fit / calibrate / test views of one seed. With `holdout` (a benchmark), the out-of-distribution check:
+        that benchmark is left out of fit and calibrate, and test holds only its test-split queries."""
         splits = make_splits(self.suite.queries, self.suite.name, seed)
+        benchmark = dict(zip(self.suite.queries["query_id"], self.suite.queries["benchmark"]))
+        if self.holdout is not None and self.holdout not in set(benchmark.values()):
+            raise ValueError(f"unknown benchmark {self.holdout!r} to hold out")
         out = {}
         for part in ("fit", "calibrate", "test"):
             ids = list(split_ids(splits, part))
+            if self.holdout is not None:
+                ids = [q for q in ids if (benchmark[q] == self.holdout) == (part == "test")]
             emb = None if self._emb is None else self._emb[1][self._emb[0].loc[ids].to_numpy()]
             out[part] = SplitView(self.suite.name, part, seed, [self._queries[q] for q in ids], emb, self.executor,
                                   list(self.suite.model_names))

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .harness import HarnessResult, PolicyRun
 from .metrics import (aiq, apgr, bootstrap_curve_ci, cpt, ibc_lift, max_gain, mean_ci_over_seeds,
-                      normalised_auc, zero_router_hull)
+                      normalised_auc, paired_bootstrap, zero_router_hull)
 
 ZERO_HULL = "zero-router hull (test)"
 
@@ -145,3 +145,27 @@ def format_details(result: HarnessResult, summary: pd.DataFrame) -> str:
                      f"{g['judge_calls'].mean():>8.2f} {100 * g['judge_share_of_cost'].mean():>7.1f}% "
                      f"{np.mean(latency[policy]):>9.1f}  {note}")
     return "\n".join(lines)
+
+
+def _at_budget(run: PolicyRun, budget: float | None):
+    """The outcome a run reported for a budget: its row with the largest budget <= B (the last row if None)."""
+    rows = run.rows
+    if budget is not None and rows["budget_usd"].notna().any():
+        within = rows[rows["budget_usd"] <= budget * (1 + 1e-9)]
+        rows = within if len(within) else rows.iloc[:1]
+    return run.outcomes[int(rows["knob_index"].iloc[-1])]
+
+
+def paired_comparison(result: HarnessResult, policy_a: str, policy_b: str, budget: float | None = None,
+                      n_boot: int = 1000) -> pd.DataFrame:
+    """Per seed, policy a minus policy b on the same test queries at the same budget: accuracy and USD/query
+    differences with paired bootstrap CIs and p-values (resampling whole queries keeps their correlation)."""
+    rows = []
+    for seed in sorted({r.seed for r in result.runs}):
+        a, b = _at_budget(result.run_of(policy_a, seed), budget), _at_budget(result.run_of(policy_b, seed), budget)
+        acc = paired_bootstrap(a.accuracy, b.accuracy, n_boot=n_boot, seed=seed)
+        usd = paired_bootstrap(a.cost, b.cost, n_boot=n_boot, seed=seed)
+        rows.append(dict(suite=result.suite, a=policy_a, b=policy_b, seed=seed, budget_usd=budget,
+                         accuracy_diff=acc.diff, accuracy_low=acc.low, accuracy_high=acc.high, accuracy_p=acc.p_value,
+                         cost_diff=usd.diff, cost_low=usd.low, cost_high=usd.high, cost_p=usd.p_value))
+    return pd.DataFrame(rows)
