@@ -55,13 +55,17 @@ class AnswerScorer:
             self._clfs[j] = clf.fit(self._features(questions, self.answer_texts(fit_view, model)), labels)
         return self
 
+    def prob_column(self, view: SplitView, j: int) -> np.ndarray:
+        """P(correct) of model j's recorded answer on every query of a view, computed once per view."""
+        return view.cached(("answer-scorer-p", id(self), j), lambda: self._predict(
+            j, self._question_features(view), self.answer_texts(view, self.model_names[j])))
+
     def prob_matrix(self, view: SplitView, models: Sequence[int] | None = None) -> np.ndarray:
         """(n, m) probability that each listed model's recorded answer is correct; other columns are nan."""
         models = range(len(self.model_names)) if models is None else models
         out = np.full((len(view), len(self.model_names)), np.nan)
-        questions = self._question_features(view)
         for j in models:
-            out[:, j] = self._predict(j, questions, self.answer_texts(view, self.model_names[j]))
+            out[:, j] = self.prob_column(view, j)
         return out
 
     def prob(self, query: Query, answer: Answer) -> float:

@@ -77,12 +77,10 @@ class ThresholdCascade(Policy):
         self.candidates = hull_models(data)
         chains = [c for size in range(2, self.max_len + 1) for c in combinations(self.candidates, size)]
         self.chains = chains or [tuple(self.candidates)]
-        p_cal = self._probs(calibrate)
-        self.grid = threshold_grid(p_cal[:, self.candidates], self.n_thresholds)
-        self.stage_grid = {j: threshold_grid(p_cal[:, j], self.n_stage) for j in self.candidates}
-
-    def _probs(self, view: SplitView) -> np.ndarray:
-        return view.cached(("answer-probs", id(self.judge)), lambda: self.judge.prob_matrix(view, self.candidates))
+        judged = self.candidates[:-1]  # the dearest candidate is never judged: it ends every chain it is in
+        p_cal = self.judge.prob_matrix(calibrate, judged)
+        self.grid = threshold_grid(p_cal[:, judged], self.n_thresholds)
+        self.stage_grid = {j: threshold_grid(p_cal[:, j], self.n_stage) for j in judged}
 
     def hypers(self) -> list:
         return self.chains
@@ -104,7 +102,8 @@ class ThresholdCascade(Policy):
         chain = np.asarray(hyper)
         thresholds = self._stage_thresholds(knob, len(chain))
         accept = np.ones((len(view), len(chain)), bool)
-        accept[:, :-1] = self._probs(view)[:, chain[:-1]] >= thresholds[None, :]
+        for j, model in enumerate(chain[:-1]):
+            accept[:, j] = self.judge.prob_column(view, int(model)) >= thresholds[j]
         stop = np.argmax(accept, axis=1)
         ran = np.zeros((len(view), len(self.names)), bool)
         for j, model in enumerate(chain):
@@ -146,11 +145,7 @@ class AutoMix(Policy):
         self.large = self.names.index(self.large_name) if self.large_name else int(np.argmax(data.accuracy))
         cheaper = [i for i in hull_models(data) if data.mean_cost[i] < data.mean_cost[self.large]]
         self.smalls = cheaper or [int(np.argmin(data.mean_cost))]
-        self.grid = threshold_grid(self._probs(calibrate)[:, self.smalls], self.n_thresholds)
-
-    def _probs(self, view: SplitView) -> np.ndarray:
-        return view.cached(("answer-probs-automix", id(self.judge)),
-                           lambda: self.judge.prob_matrix(view, self.smalls))
+        self.grid = threshold_grid(self.judge.prob_matrix(calibrate, self.smalls)[:, self.smalls], self.n_thresholds)
 
     def _small_cost(self, view: SplitView, small: int) -> np.ndarray:
         return view.cached(("small-cost", small), lambda: np.array(
@@ -166,7 +161,7 @@ class AutoMix(Policy):
         return f"{self.names[hyper]} -> {self.names[self.large]}"
 
     def decide(self, view: SplitView, hyper, knob) -> Decision:
-        escalate = self._probs(view)[:, hyper] < knob
+        escalate = self.judge.prob_column(view, hyper) < knob
         ran = np.zeros((len(view), len(self.names)), bool)
         ran[:, hyper] = True
         ran[:, self.large] |= escalate
