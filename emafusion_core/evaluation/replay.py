@@ -104,7 +104,8 @@ class Outcome:
         return self.model_cost + self.judge_cost + self.router_cost
 
     def summary(self, model_names) -> dict:
-        """Mean accuracy and USD/query with the breakdown, judge calls, and the share of final answers per model."""
+        """Mean accuracy and USD/query with the breakdown, judge calls, and per model: `share:` of final answers
+        and `calls:` runs per query (they differ for cascades, which pay for models whose answer they drop)."""
         n = len(self.accuracy)
         cost = float(self.cost.mean())
         share = np.bincount(self.final, minlength=len(model_names)) / max(n, 1)
@@ -113,6 +114,7 @@ class Outcome:
                    judge_calls=float(self.judge_calls.mean()), models_run=float(self.calls.sum(1).mean()),
                    judge_share_of_cost=float(self.judge_cost.mean() / cost) if cost > 0 else 0.0)
         out.update({f"share:{m}": float(s) for m, s in zip(model_names, share)})
+        out.update({f"calls:{m}": float(c) for m, c in zip(model_names, self.calls.mean(axis=0))})
         return out
 
 
