@@ -161,9 +161,12 @@ def test_learned_verifier_reads_text_only_and_learns():
     queries = [f"what is {i} plus {i}" for i in range(200)]
     answers = [("right answer" if i % 2 else "wrong guess") for i in range(200)]
     labels = [i % 2 for i in range(200)]
-    v = LearnedVerifier(["m"], n_features=2 ** 10).fit(queries, answers, ["m"] * 200, labels)
-    p = v.predict(["what is 3 plus 3", "what is 3 plus 3"], ["right answer", "wrong guess"], ["m", "m"])
+    v = LearnedVerifier(query_bits=10, answer_bits=8, C=10.0).fit(["m"], queries, {"m": answers},
+                                                                   np.array(labels, float)[:, None])
+    p = v.predict("m", v.query_features(["what is 3 plus 3"] * 2), ["right answer", "wrong guess"])
     assert p[0] > 0.8 and p[1] < 0.2
+    verdict = v.judge(Query("x", "what is 3 plus 3"), Answer("x", "m", "right answer", 0.0), {})
+    assert verdict.confidence > 0.8 and verdict.cost_usd == 0.0 and v.calls == 1
 
 
 def test_table_judge_looks_up_and_fails_loudly_on_a_gap():

@@ -1,8 +1,9 @@
-"""Learned verifier: predicts from query and answer text whether the answer is right.
+"""Learned verifier: P(answer is right) from the query text and the answer text, one model per LLM.
 
-Trained on the fit split (its labels are the fit split's scores, which is what fitting is for); at
-inference it reads only text. Features: hashed word n-grams of query and answer (kept apart), the
-answer's length, and which model answered (a model's identity is known at inference). Runs locally: 0 USD.
+One logistic regression per LLM (as FrugalGPT trains a scorer per API) on hashed words of the query and
+of the answer, plus the answer's length. Stateless hashing keeps it deterministic and needs no
+vocabulary. It is trained on the fit split (its labels are the fit split's scores: that is what fitting
+is for) and at inference reads text only. Runs locally: 0 USD per call, but every call is counted.
 """
 from __future__ import annotations
 
@@ -16,44 +17,60 @@ from .base import Verdict
 
 
 class LearnedVerifier:
-    def __init__(self, model_names: Sequence[str], n_features: int = 2 ** 16, C: float = 1.0, seed: int = 0,
-                 name: str = "verifier"):
+    def __init__(self, query_bits: int = 14, answer_bits: int = 12, C: float = 0.5, name: str = "verifier"):
         from sklearn.feature_extraction.text import HashingVectorizer
 
-        self.model_names = list(model_names)
-        self._q = HashingVectorizer(n_features=n_features, ngram_range=(1, 2), alternate_sign=False, norm="l2")
-        self._a = HashingVectorizer(n_features=n_features, ngram_range=(1, 2), alternate_sign=False, norm="l2")
-        self.C, self.seed, self.name = C, seed, name
-        self._clf = None
+        kw = dict(alternate_sign=False, norm="l2", token_pattern=r"(?u)\b\w+\b")
+        self._q = HashingVectorizer(n_features=2 ** query_bits, **kw)
+        self._a = HashingVectorizer(n_features=2 ** answer_bits, **kw)
+        self.C, self.name = C, name
+        self.model_names: list[str] = []
+        self._clfs: dict[int, object] = {}
+        self._constant: dict[int, float] = {}
+        self.calls = 0
 
-    def features(self, query_texts: Sequence[str], answer_texts: Sequence[str | None], models: Sequence[str]):
-        answers = [a or "" for a in answer_texts]
-        onehot = np.zeros((len(models), len(self.model_names)))
-        for i, m in enumerate(models):
-            if m in self.model_names:
-                onehot[i, self.model_names.index(m)] = 1.0
-        lengths = np.log1p([[len(a)] for a in answers]) / 10.0
-        empty = np.array([[float(not a.strip())] for a in answers])
-        return sp.hstack([self._q.transform(query_texts), self._a.transform(answers),
-                          sp.csr_matrix(onehot), sp.csr_matrix(lengths), sp.csr_matrix(empty)]).tocsr()
+    def query_features(self, query_texts: Sequence[str]):
+        """Hashed query words: callers judging many answers to the same queries compute these once."""
+        return self._q.transform(list(query_texts))
 
-    def fit(self, query_texts, answer_texts, models, labels) -> "LearnedVerifier":
+    def _features(self, query_features, answers: Sequence[str]) -> sp.csr_matrix:
+        length = sp.csr_matrix(np.log1p([[len(a)] for a in answers]) / 10.0)
+        return sp.hstack([query_features, self._a.transform(list(answers)), length], format="csr")
+
+    def fit(self, model_names: Sequence[str], query_texts: Sequence[str], answers: Mapping[str, Sequence[str]],
+            scores: np.ndarray, seed: int = 0, query_features=None) -> "LearnedVerifier":
+        """answers: per model, its answer to each query ('' when none); scores: (n, m) fit-split labels."""
         from sklearn.linear_model import LogisticRegression
 
-        y = (np.asarray(labels, float) >= 0.5).astype(int)
-        if len(np.unique(y)) < 2:
-            raise ValueError("the verifier needs both right and wrong answers in its training data")
-        self._clf = LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed)
-        self._clf.fit(self.features(query_texts, answer_texts, models), y)
+        self.model_names = list(model_names)
+        scores = np.asarray(scores, float)
+        if scores.shape != (len(query_texts), len(self.model_names)):
+            raise ValueError(f"scores must be {(len(query_texts), len(self.model_names))}, got {scores.shape}")
+        questions = self.query_features(query_texts) if query_features is None else query_features
+        for j, model in enumerate(self.model_names):
+            labels = (scores[:, j] >= 0.5).astype(int)
+            if labels.min() == labels.max():  # a model always right (or wrong) on fit: nothing to learn
+                self._constant[j] = float(labels[0])
+                continue
+            clf = LogisticRegression(C=self.C, max_iter=500, solver="liblinear", random_state=seed)
+            self._clfs[j] = clf.fit(self._features(questions, answers[model]), labels)
         return self
 
-    def predict(self, query_texts, answer_texts, models) -> np.ndarray:
-        if self._clf is None:
+    def predict(self, model: str, query_features, answers: Sequence[str]) -> np.ndarray:
+        """P(right) of `model`'s answers (aligned with the rows of query_features)."""
+        if not self.model_names:
             raise RuntimeError("LearnedVerifier used before fit")
-        return self._clf.predict_proba(self.features(query_texts, answer_texts, models))[:, 1]
+        j = self.model_names.index(model)
+        if j in self._constant:
+            return np.full(len(answers), self._constant[j])
+        return self._clfs[j].predict_proba(self._features(query_features, answers))[:, 1]
+
+    def prob(self, query: Query, answer: Answer) -> float:
+        """One judge call on one answer (the per-query pipeline path)."""
+        self.calls += 1
+        return float(self.predict(answer.model, self.query_features([query.text]), [answer.response or ""])[0])
 
     def judge(self, query: Query, answer: Answer, paid: Mapping[str, Answer] | None = None) -> Verdict:
-        if not answer.ok:
+        if answer.error is not None:
             return Verdict(self.name, None, detail="no answer to judge")
-        p = float(self.predict([query.text], [answer.response], [answer.model])[0])
-        return Verdict(self.name, p, 0.0, 0)
+        return Verdict(self.name, self.prob(query, answer), 0.0, 0)
