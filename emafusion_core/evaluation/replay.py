@@ -23,8 +23,11 @@ _ANSWER_COLUMNS = ("query_id", "model", "response", "cost_usd", "input_tokens", 
 def queries_of(suite: Suite, query_ids) -> list[Query]:
     """The Query objects (text and metadata, no score) of some queries, in the given order."""
     table = suite.queries.set_index("query_id").loc[list(map(str, query_ids))]
+    # A suite may bring its own taxonomy labels (columns named after the axes): they travel as metadata.
+    label_columns = [c for c in ("task_type", "complexity", "domain", "io_format") if c in table.columns]
     return [Query(query_id=qid, prompt=row.prompt, question=row.question, benchmark=row.benchmark,
-                  category=row.category, answer_format=row.answer_format)
+                  category=row.category, answer_format=row.answer_format,
+                  metadata={c: getattr(row, c) for c in label_columns})
             for qid, row in zip(table.index, table.itertuples(index=False))]
 
 

@@ -73,4 +73,4 @@ class LearnedVerifier:
     def judge(self, query: Query, answer: Answer, paid: Mapping[str, Answer] | None = None) -> Verdict:
         if answer.error is not None:
             return Verdict(self.name, None, detail="no answer to judge")
-        return Verdict(self.name, self.prob(query, answer), 0.0, 0)
+        return Verdict(self.name, self.prob(query, answer), 0.0, 1)  # a judge call, run locally at 0 USD

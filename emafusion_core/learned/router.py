@@ -66,6 +66,17 @@ class LearnedRouter:
         self.net, self.report = train_score_net(x_fit, y_fit, x_cal, y_cal, self.config)
         return self
 
+    def fit_embeddings(self, x_fit: np.ndarray, fit_scores, x_val: np.ndarray, val_scores) -> "LearnedRouter":
+        """Train on embeddings already computed with this router's encoder (extra features appended by the
+        caller); x_val / val_scores drive early stopping."""
+        y_fit, y_val = self._score_matrix(fit_scores, "fit_scores"), self._score_matrix(val_scores, "val_scores")
+        x_fit, x_val = np.asarray(x_fit, np.float32), np.asarray(x_val, np.float32)
+        if x_fit.ndim != 2 or x_fit.shape[1] < self.encoder.dim or x_val.shape[1:] != x_fit.shape[1:]:
+            raise ValueError(f"embeddings must be (n, >= {self.encoder.dim}) and alike, got {x_fit.shape}, {x_val.shape}")
+        self._extra_dim = x_fit.shape[1] - self.encoder.dim
+        self.net, self.report = train_score_net(x_fit, y_fit, x_val, y_val, self.config)
+        return self
+
     def _score_matrix(self, scores, what: str) -> np.ndarray:
         columns = getattr(scores, "columns", None)
         if columns is not None:

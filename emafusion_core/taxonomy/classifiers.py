@@ -24,9 +24,12 @@ class FastClassifier:
         self._models: dict = {}
 
     def fit(self, texts: Sequence[str], labels: pd.DataFrame) -> "FastClassifier":
+        return self.fit_embeddings(self.encoder.encode(list(texts)), labels)
+
+    def fit_embeddings(self, x: np.ndarray, labels: pd.DataFrame) -> "FastClassifier":
+        """Fit on embeddings already computed with this classifier's encoder (the harness has them)."""
         from sklearn.linear_model import LogisticRegression
 
-        x = self.encoder.encode(list(texts))
         for axis in AXES:
             y = np.array([self.taxonomy.index(axis, c) for c in labels[axis]])
             present = np.unique(y)
@@ -38,9 +41,11 @@ class FastClassifier:
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> Probs:
+        return self.predict_proba_embeddings(self.encoder.encode(list(texts)))
+
+    def predict_proba_embeddings(self, x: np.ndarray) -> Probs:
         if not self._models:
             raise RuntimeError("FastClassifier.predict_proba called before fit")
-        x = self.encoder.encode(list(texts))
         out = {}
         for axis in AXES:
             n_cat = len(self.taxonomy.categories[axis])

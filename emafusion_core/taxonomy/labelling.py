@@ -59,8 +59,9 @@ class RuleLabeller:
 
 def labels_for(queries: pd.DataFrame, labeller: RuleLabeller) -> pd.DataFrame:
     """The suite's own label columns where it has them, else the rules' labels."""
-    ruled = labeller.label(queries)
-    if all(axis in queries.columns for axis in AXES):
-        own = queries[list(AXES)]
-        return own.where(own.notna(), ruled)
-    return ruled
+    labels = labeller.label(queries)
+    for axis in AXES:
+        if axis in queries.columns:
+            own = queries[axis]
+            labels[axis] = own.where(own.notna(), labels[axis])
+    return labels
