@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import tiny_tables
+from suite_support import tiny_tables
 from emafusion_core.cli import main
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from conftest import tiny_tables
+from suite_support import tiny_tables
 from emafusion_core.data import DataValidationError, Suite, load_suite, save_suite
 
 

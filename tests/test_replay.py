@@ -9,7 +9,7 @@ from emafusion_core.data import Suite, make_splits, split_ids
 from emafusion_core.evaluation import Decision, ReplayExecutor, Scorer, queries_of
 from emafusion_core.execution import Answer
 
-from conftest import tiny_tables
+from suite_support import tiny_tables
 
 
 def _suite_with_marked_scores():

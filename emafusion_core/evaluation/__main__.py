@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ..data import BUILTIN_SUITES, DEFAULT_SEEDS, default_data_dir, load_builtin
 from ..features import CachedEncoder, EmbeddingStore, HashingEncoder, MiniLMEncoder
-from .harness import Harness
+from .emafusion import emafusion_policies
+from .harness import Harness, default_policies
 from .summary import format_details, format_table, seed_metrics, summarise
 
 FLOAT_FORMAT = "%.10g"
@@ -35,13 +36,18 @@ def main(argv=None) -> int:
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--holdout", default=None, help="out-of-distribution check: leave this benchmark out of "
                         "fit and calibrate, test on it (files get an _ood-<benchmark> suffix)")
+    parser.add_argument("--no-emafusion", action="store_true", help="baselines only (skip the six EMAFusion variants)")
     parser.add_argument("--out", type=Path, default=Path("figures"))
     parser.add_argument("--cache-dir", type=Path, default=default_data_dir() / "cache" / "embeddings")
     args = parser.parse_args(argv)
 
     suite = load_builtin(args.suite)
     t0 = time.perf_counter()
+    families = dict(zip(suite.models["model"], suite.models["family"]))
+    policies = None if args.no_emafusion else (
+        lambda s, scorer: default_policies(s, scorer) + emafusion_policies(families))
     harness = Harness(suite, make_encoder(args.encoder, args.cache_dir), seeds=args.seeds, n_budgets=args.budgets,
+                      policies=policies,
                       holdout=args.holdout)
     t_embed = time.perf_counter() - t0
     result = harness.run()
