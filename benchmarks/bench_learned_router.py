@@ -13,10 +13,9 @@ import numpy as np
 import torch
 
 from emafusion_core.data import load_builtin, make_splits, split_ids
-from emafusion_core.features import CachedEncoder, EmbeddingStore, MiniLMEncoder
+from emafusion_core.features import default_encoder
 from emafusion_core.learned import fit_on_suite
 
-CACHE_DIR = "data/cache/embeddings"
 
 
 def split_metrics(router, embeddings: np.ndarray, scores: np.ndarray, costs: np.ndarray) -> dict:
@@ -45,7 +44,7 @@ def main() -> None:
 
     suite = load_builtin("routerbench")
     splits = make_splits(suite.queries, suite.name, args.seed)
-    encoder = CachedEncoder(MiniLMEncoder(), EmbeddingStore(CACHE_DIR))
+    encoder = default_encoder()
     questions = suite.queries.set_index("query_id")["question"]
     t0 = time.perf_counter()
     vectors = {part: encoder.encode(questions.loc[split_ids(splits, part)].tolist()) for part in ("fit", "calibrate")}

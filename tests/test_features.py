@@ -68,3 +68,21 @@ def test_minilm_loads_offline_and_separates_topics():
                           "The French revolution began in 1789."])
     assert vectors.shape == (3, 384)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
+
+
+def test_read_only_store_serves_shipped_vectors_and_new_ones_go_to_the_cache(tmp_path):
+    shipped = EmbeddingStore(tmp_path / "shipped")
+    CachedEncoder(HashingEncoder(16), shipped).encode(TEXTS[:2])
+    store = EmbeddingStore(tmp_path / "cache", read_only=[tmp_path / "shipped"])
+    counting = CountingEncoder(HashingEncoder(16))
+    CachedEncoder(counting, store).encode(TEXTS)
+    assert counting.calls == [[TEXTS[2]]]  # the two shipped texts were not re-encoded
+    assert len(list((tmp_path / "shipped").rglob("shard-*"))) == 1  # nothing written to the shipped store
+
+
+def test_shipped_embeddings_cover_every_shipped_query(routerbench, routellm):
+    from emafusion_core.features import default_encoder
+
+    enc = default_encoder()
+    enc.encode(routerbench.queries["question"].tolist()[:50] + routellm.queries["question"].tolist()[-50:])
+    assert enc.misses == 0 and enc.encoder._model is None  # MiniLM never loaded: all from data/embeddings

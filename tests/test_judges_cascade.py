@@ -1,7 +1,6 @@
 """Judges read only text, abstain instead of crashing, and the cascade escalates and charges correctly."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest

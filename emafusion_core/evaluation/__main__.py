@@ -10,8 +10,8 @@ import argparse
 import time
 from pathlib import Path
 
-from ..data import BUILTIN_SUITES, DEFAULT_SEEDS, default_data_dir, load_builtin
-from ..features import CachedEncoder, EmbeddingStore, HashingEncoder, MiniLMEncoder
+from ..data import BUILTIN_SUITES, DEFAULT_SEEDS, load_builtin
+from ..features import HashingEncoder, default_encoder
 from .emafusion import emafusion_policies
 from .harness import Harness, default_policies
 from .summary import format_details, format_table, seed_metrics, summarise
@@ -19,9 +19,9 @@ from .summary import format_details, format_table, seed_metrics, summarise
 FLOAT_FORMAT = "%.10g"
 
 
-def make_encoder(name: str, cache_dir: Path):
+def make_encoder(name: str, data_dir: Path | None = None):
     if name == "minilm":
-        return CachedEncoder(MiniLMEncoder(), EmbeddingStore(cache_dir))
+        return default_encoder(data_dir)
     if name == "hashing":
         return HashingEncoder()
     raise ValueError(f"unknown encoder {name!r}")
@@ -38,7 +38,6 @@ def main(argv=None) -> int:
                         "fit and calibrate, test on it (files get an _ood-<benchmark> suffix)")
     parser.add_argument("--no-emafusion", action="store_true", help="baselines only (skip the six EMAFusion variants)")
     parser.add_argument("--out", type=Path, default=Path("figures"))
-    parser.add_argument("--cache-dir", type=Path, default=default_data_dir() / "cache" / "embeddings")
     args = parser.parse_args(argv)
 
     suite = load_builtin(args.suite)
@@ -46,7 +45,7 @@ def main(argv=None) -> int:
     families = dict(zip(suite.models["model"], suite.models["family"]))
     policies = None if args.no_emafusion else (
         lambda s, scorer: default_policies(s, scorer) + emafusion_policies(families))
-    harness = Harness(suite, make_encoder(args.encoder, args.cache_dir), seeds=args.seeds, n_budgets=args.budgets,
+    harness = Harness(suite, make_encoder(args.encoder), seeds=args.seeds, n_budgets=args.budgets,
                       policies=policies,
                       holdout=args.holdout)
     t_embed = time.perf_counter() - t0

@@ -25,19 +25,23 @@ def text_key(text: str) -> str:
 
 
 class EmbeddingStore:
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
+    """Shards under `root` (read and written) and under each of `read_only` roots (read: e.g. the embeddings
+    shipped in data/embeddings, so a fresh clone does not spend minutes re-encoding the shipped suites)."""
 
-    def _folder(self, encoder_id: str) -> Path:
-        return self.root / re.sub(r"[^A-Za-z0-9._@-]+", "_", encoder_id)
+    def __init__(self, root: str | Path, read_only: Sequence[str | Path] = ()):
+        self.root = Path(root)
+        self.read_only = [Path(r) for r in read_only]
+
+    def _folder(self, encoder_id: str, root: Path | None = None) -> Path:
+        return (root or self.root) / re.sub(r"[^A-Za-z0-9._@-]+", "_", encoder_id)
 
     def load(self, encoder_id: str) -> dict[str, np.ndarray]:
         index: dict[str, np.ndarray] = {}
-        folder = self._folder(encoder_id)
-        for shard in sorted(folder.glob("shard-*.npz")) if folder.is_dir() else []:
-            with np.load(shard, allow_pickle=False) as data:
-                for key, vector in zip(data["keys"], data["vectors"]):
-                    index[str(key)] = vector
+        for root in [*self.read_only, self.root]:
+            folder = self._folder(encoder_id, root)
+            for shard in sorted(folder.glob("shard-*.npz")) if folder.is_dir() else []:
+                with np.load(shard, allow_pickle=False) as data:
+                    index.update(zip(map(str, data["keys"]), data["vectors"]))
         return index
 
     def save(self, encoder_id: str, keys: Sequence[str], vectors: np.ndarray) -> None:
