@@ -19,8 +19,20 @@ _PALETTE = sns.color_palette("tab20", 20)
 matplotlib.rcParams["svg.hashsalt"] = "emafusion"  # deterministic SVG ids: reruns give identical files
 
 
+# Policies the README names get fixed, distinct colours; any other name (a model, a user's policy) gets a
+# colour from its hash, the same in every figure.
+_FIXED = dict(zip(
+    ["emafusion:hybrid+cascade", "emafusion:hybrid", "emafusion:learned+cascade", "emafusion:learned",
+     "emafusion:taxonomy+cascade", "emafusion:taxonomy", "knn", "mlp", "frugal-cascade", "threshold-cascade",
+     "automix", "routellm", "zero-router", "zero-router hull (test)", "random", "oracle (ceiling)"],
+    ["#d62728", "#ff9896", "#1f77b4", "#aec7e8", "#2ca02c", "#98df8a", "#9467bd", "#c5b0d5", "#8c564b",
+     "#c49c94", "#e377c2", "#bcbd22", "#7f7f7f", "#c7c7c7", "#dbdb8d", "#000000"]))
+
+
 def color_for(name: str):
     """A stable colour for a model or policy name (same name, same colour, in every figure)."""
+    if name in _FIXED:
+        return _FIXED[name]
     return _PALETTE[int(hashlib.md5(name.encode()).hexdigest(), 16) % len(_PALETTE)]
 
 
@@ -60,3 +72,64 @@ def save_figure(fig: plt.Figure, out_dir: str | Path, stem: str) -> list[Path]:
     fig.savefig(paths[1], metadata={"Date": None, "Creator": None})
     plt.close(fig)
     return paths
+
+
+def mean_frontier(points: pd.DataFrame) -> pd.DataFrame:
+    """Mean test (cost, accuracy) over seeds per policy and budget rank (budgets differ slightly per seed)."""
+    pts = points.copy()
+    pts["budget_rank"] = pts.groupby(["policy", "seed"])["budget_usd"].rank(method="first").fillna(0)
+    return (pts.groupby(["policy", "budget_rank"], as_index=False)[["cost_usd", "accuracy"]].mean()
+            .sort_values(["policy", "cost_usd"]))
+
+
+def frontier(points: pd.DataFrame, suite: str, highlight: list[str], others: list[str] | None = None,
+             oracle: str = "oracle (ceiling)") -> plt.Figure:
+    """Cost-accuracy frontier on test: highlighted policies as lines, other policies faint, single models as
+    dots, the average model's cost as a vertical line and the oracle as a ceiling."""
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    curves = mean_frontier(points[~points["policy"].str.startswith("single:")])
+    singles = points[points["policy"].str.startswith("single:")].groupby("policy")[["cost_usd", "accuracy"]].mean()
+    for policy in others or []:
+        c = curves[curves["policy"] == policy]
+        ax.plot(c["cost_usd"], c["accuracy"], color=color_for(policy), alpha=0.45, lw=1.2, label=policy)
+    for policy in highlight:
+        c = curves[curves["policy"] == policy]
+        ax.plot(c["cost_usd"], c["accuracy"], color=color_for(policy), lw=2.6, marker="o", ms=3, label=policy)
+    for policy, r in singles.iterrows():
+        model = policy.split(":", 1)[1]
+        ax.scatter(r["cost_usd"], r["accuracy"], color=color_for(model), s=35, zorder=4, edgecolor="k", lw=0.4)
+        ax.annotate(short_model_name(model), (r["cost_usd"], r["accuracy"]), fontsize=7, xytext=(3, -9),
+                    textcoords="offset points")
+    ax.axvline(singles["cost_usd"].mean(), color="grey", ls=":", lw=1)
+    ax.text(singles["cost_usd"].mean(), ax.get_ylim()[0], " average model's cost", color="grey", fontsize=8,
+            va="bottom")
+    if oracle in set(points["policy"]):
+        top = points[points["policy"] == oracle]["accuracy"].max()
+        ax.axhline(top, color="k", ls="--", lw=0.8)
+        ax.text(ax.get_xlim()[0], top, " oracle ceiling (reads scores)", fontsize=8, va="bottom")
+    ax.set_xscale("log")
+    ax.set_xlabel("cost (USD per query, log scale; test split, mean over seeds)")
+    ax.set_ylabel("accuracy (test split)")
+    ax.set_title(f"{suite}: cost-accuracy frontier (knobs chosen per budget on calibrate)", fontsize=11)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right", ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def router_comparison(summary: pd.DataFrame, suite: str, policies: list[str]) -> plt.Figure:
+    """AIQ with its 95% CI over seeds for the given policies (e.g. the six EMAFusion variants and references)."""
+    rows = summary.set_index("policy").loc[[p for p in policies if p in set(summary["policy"])]]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))
+    y = range(len(rows))
+    ax.barh(list(y), rows["aiq"], xerr=[rows["aiq"] - rows["aiq_ci_low"], rows["aiq_ci_high"] - rows["aiq"]],
+            color=[color_for(p) for p in rows.index], capsize=3)
+    ax.set_yticks(list(y), rows.index, fontsize=8)
+    ax.invert_yaxis()
+    lo = max(0.0, float(rows["aiq_ci_low"].min()) - 0.05)
+    ax.set_xlim(lo, min(1.0, float(rows["aiq_ci_high"].max()) + 0.02))
+    ax.set_xlabel("AIQ over [cheapest, dearest model cost] (test split, 95% CI over seeds)")
+    ax.set_title(f"{suite}: hybrid vs single routing, with/without cascade", fontsize=11)
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return fig

@@ -15,13 +15,18 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
 # Smaller parameters for a fast check that every notebook still runs (names must exist in the notebook).
-QUICK_PARAMETERS: dict[str, dict] = {}
+QUICK_PARAMETERS: dict[str, dict] = {
+    "02_comparison": {"suites": ["routerbench"], "seeds": [0, 1], "n_budgets": 6, "n_boot": 20},
+}
 
 # What each notebook must write to out_dir; tables marked exact are the same at quick and full scale,
 # so the tests can compare them with the committed figures/ (figures/ never drifts from the code).
 OUTPUTS: dict[str, dict[str, bool]] = {
     "01_models_table": {"models_table.csv": True, "models_routerbench.png": False, "models_routerbench.svg": False,
                         "models_routellm.png": False, "models_routellm.svg": False},
+    "02_comparison": {"claims.csv": False, "baselines_routerbench.csv": False, "frontier_routerbench.csv": False,
+                      "baselines_routerbench_summary.csv": False, "frontier_routerbench.png": False,
+                      "hybrid_vs_single_routerbench.png": False},
 }
 
 
