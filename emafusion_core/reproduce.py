@@ -51,6 +51,7 @@ def run_notebook(path: Path, out_dir: Path, build_dir: Path, quick: bool = False
 
 
 def summary(out_dir: Path) -> str:
+    """Headline numbers: the best single model per suite and the claims table."""
     lines = []
     models = out_dir / "models_table.csv"
     if models.exists():
@@ -59,7 +60,30 @@ def summary(out_dir: Path) -> str:
             best = rows.loc[rows["accuracy"].idxmax()]
             lines.append(f"{suite}: {len(rows)} models; best single model {best['model']} "
                          f"accuracy {best['accuracy']:.3f} at {best['usd_per_query']:.2e} USD/query")
+    claims = out_dir / "claims.csv"
+    if claims.exists():
+        c = pd.read_csv(claims)
+        for r in c.itertuples(index=False):
+            verdict = f" -> {r.verdict}" if isinstance(r.verdict, str) else ""
+            lines.append(f"{r.suite}: {r.claim}: ours {r.ours:.3g} [{r.ci_low:.3g}, {r.ci_high:.3g}] "
+                         f"(paper {r.paper_value:.3g}){verdict}")
     return "\n".join(lines)
+
+
+README = ROOT / "README.md"
+CLAIMS_START, CLAIMS_END = "<!-- claims:start (written by make reproduce) -->", "<!-- claims:end -->"
+
+
+def readme_with_claims(readme: str, claims_csv: Path) -> str:
+    """The README with its claims block replaced by the table rendered from figures/claims.csv."""
+    from .evaluation.claims import claims_markdown
+
+    if CLAIMS_START not in readme or CLAIMS_END not in readme:
+        return readme
+    head, rest = readme.split(CLAIMS_START, 1)
+    _, tail = rest.split(CLAIMS_END, 1)
+    table = claims_markdown(pd.read_csv(claims_csv))
+    return f"{head}{CLAIMS_START}\n{table}\n{CLAIMS_END}{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[reproduce] {path.name}: {time.perf_counter() - t0:.1f} s")
     print(f"[reproduce] all notebooks in {time.perf_counter() - start:.1f} s; outputs in {args.out_dir}")
     print(summary(args.out_dir))
+    claims = args.out_dir / "claims.csv"
+    if claims.exists() and args.out_dir.resolve() == (ROOT / "figures").resolve():
+        README.write_text(readme_with_claims(README.read_text(), claims))
+        print("[reproduce] README claims table updated from figures/claims.csv")
     return 0
 
 

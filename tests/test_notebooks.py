@@ -55,3 +55,16 @@ def test_failing_notebook_fails_the_run(tmp_path, monkeypatch):
     nbformat.write(nb, bad)
     with pytest.raises(papermill.PapermillExecutionError, match="boom"):
         reproduce.run_notebook(bad, tmp_path, tmp_path / "build")
+
+
+def test_readme_claims_table_is_the_committed_claims_csv():
+    readme = (FIGURES.parent / "README.md").read_text()
+    assert readme == reproduce.readme_with_claims(readme, FIGURES / "claims.csv"), \
+        "README's claims table differs from figures/claims.csv: run make reproduce"
+    assert reproduce.CLAIMS_START in readme
+
+
+def test_claims_csv_has_the_contract_columns():
+    claims = pd.read_csv(FIGURES / "claims.csv")
+    assert {"claim", "paper_value", "ours", "ci_low", "ci_high", "verdict"} <= set(claims.columns)
+    assert set(claims["suite"]) == {"routerbench", "routellm"}
