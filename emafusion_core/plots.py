@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -131,5 +132,26 @@ def router_comparison(summary: pd.DataFrame, suite: str, policies: list[str]) ->
     ax.set_xlabel("AIQ over [cheapest, dearest model cost] (test split, 95% CI over seeds)")
     ax.set_title(f"{suite}: hybrid vs single routing, with/without cascade", fontsize=11)
     ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return fig
+
+
+def model_vs_sample_level(table: pd.DataFrame, suite: str) -> plt.Figure:
+    """Model-level against sample-level accuracy per router (mean over seeds), one marker per budget point."""
+    fig, ax = plt.subplots(figsize=(10, 5))
+    means = table.groupby(["policy", "budget_quantile"], dropna=False)[["model_level", "sample_level"]].mean()
+    for (policy, q), r in means.iterrows():
+        if np.isnan(r["model_level"]):
+            ax.axhline(r["sample_level"], color="k", ls="--", lw=0.8)
+            ax.text(0.01, r["sample_level"], f" {policy}", fontsize=8, va="bottom", transform=ax.get_yaxis_transform())
+            continue
+        marker = "o" if (isinstance(q, float) and q >= 1.0) or np.isnan(q) else "s"
+        ax.scatter(r["model_level"], r["sample_level"], color=color_for(policy), marker=marker, s=50,
+                   label=f"{policy}" + ("" if np.isnan(q) else f" (budget q={q:g})"))
+    ax.set_xlabel("model-level accuracy: routed to the best model of the query's category")
+    ax.set_ylabel("sample-level accuracy: chosen model answers correctly")
+    ax.set_title(f"{suite}: per-category versus per-query routing (test, mean over seeds)", fontsize=11)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig

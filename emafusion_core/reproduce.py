@@ -17,6 +17,8 @@ NOTEBOOKS = ROOT / "notebooks"
 # Smaller parameters for a fast check that every notebook still runs (names must exist in the notebook).
 QUICK_PARAMETERS: dict[str, dict] = {
     "02_comparison": {"suites": ["routerbench"], "seeds": [0, 1], "n_budgets": 6, "n_boot": 20},
+    "03_router_accuracy": {"seeds": [0], "ood_seeds": [0], "n_budgets": 4},
+    "04_judges": {"seeds": [0], "n_budgets": 4},
 }
 
 # What each notebook must write to out_dir; tables marked exact are the same at quick and full scale,
@@ -27,6 +29,10 @@ OUTPUTS: dict[str, dict[str, bool]] = {
     "02_comparison": {"claims.csv": False, "baselines_routerbench.csv": False, "frontier_routerbench.csv": False,
                       "baselines_routerbench_summary.csv": False, "frontier_routerbench.png": False,
                       "hybrid_vs_single_routerbench.png": False},
+    "03_router_accuracy": {"router_accuracy_routerbench.csv": False, "router_accuracy_routerbench.png": False,
+                           "ood_routerbench.csv": False},
+    "04_judges": {"judges_routerbench.csv": False, "judges_panels_routerbench.csv": False,
+                  "judges_panels_routerbench.png": False},
 }
 
 

@@ -84,6 +84,10 @@ def test_six_variants_run_and_routing_beats_the_cheap_models(harness_result):
     best = pts.groupby("policy")["accuracy"].max()
     # a router that learned the two kinds of query beats m1 and m2 (each right on half the kinds)
     assert (best > 0.7).all(), best
+    share = pts.groupby("policy")["taxonomy_share"].agg(["min", "max"])
+    assert (share.loc[["emafusion:taxonomy", "emafusion:taxonomy+cascade"]] == 1.0).all().all()
+    assert (share.loc[["emafusion:learned", "emafusion:learned+cascade"]] == 0.0).all().all()
+    assert share.loc["emafusion:hybrid", "max"] > 0  # the hybrid reports which path each query took
 
 
 def test_decisions_do_not_depend_on_held_out_scores():

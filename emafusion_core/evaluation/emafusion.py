@@ -138,11 +138,21 @@ def panel_inputs(view: SplitView, parts: EMAFusionParts) -> PanelInputs:
 class EMAFusionPolicy(Policy):
     """One variant: `router` in VARIANTS, with or without the judged cascade."""
 
-    def __init__(self, router: str, cascade: bool, families: dict[str, str], n_tau_c: int = 8):
+    def __init__(self, router: str, cascade: bool, families: dict[str, str], n_tau_c: int = 8,
+                 panel_size: int | None = None, rule: str = "mean"):
+        """panel_size: fix the panel to the verifier plus (panel_size - 1) peers instead of choosing it on
+        calibrate; rule: how the panel's verdicts are combined (mean, majority, unanimity)."""
         if router not in VARIANTS:
             raise ValueError(f"router must be one of {VARIANTS}, got {router!r}")
+        if rule not in ("mean", "majority", "unanimity"):
+            raise ValueError(f"rule must be mean, majority or unanimity in replay, got {rule!r}")
+        if panel_size is not None and not 1 <= panel_size <= 3:
+            raise ValueError(f"panel_size must be 1, 2 or 3, got {panel_size}")
         self.router, self.cascade, self.families, self.n_tau_c = router, cascade, families, n_tau_c
+        self.panel_size, self.rule = panel_size, rule
         self.name = f"emafusion:{router}" + ("+cascade" if cascade else "")
+        if panel_size is not None:
+            self.name += f"[{panel_size} judge{'s' if panel_size > 1 else ''}, {rule}]"
         self.knob_name = "+".join({"taxonomy": ["tau_c"], "learned": ["lambda"],
                                    "hybrid": ["tau_fam", "tau_c", "lambda"]}[router] + (["tau_j"] if cascade else []))
         self.parts: EMAFusionParts | None = None
@@ -160,7 +170,10 @@ class EMAFusionPolicy(Policy):
         if not self.cascade:
             return [None]
         peers = self.parts.peers
-        return [("verifier", *peers[:n]) for n in range(len(peers) + 1)]
+        panels = [("verifier", *peers[:n]) for n in range(len(peers) + 1)]
+        if self.panel_size is not None:
+            return [panels[min(self.panel_size, len(panels)) - 1]]
+        return panels
 
     def describe(self, hyper) -> str:
         if hyper is None:
@@ -241,14 +254,13 @@ class EMAFusionPolicy(Policy):
         return cands, primary, familiar.astype(int)
 
     def decide(self, view: SplitView, hyper, knob) -> Decision:
-        cands, primary, _ = self.route(view, knob)
+        cands, primary, path = self.route(view, knob)
         if not self.cascade:
-            return Decision(final=primary)
-        return cascade_decision(cands, panel_inputs(view, self.parts), list(hyper), tau_j=tuple(knob)[-1])
-
-    def taxonomy_share(self, view: SplitView, knob) -> float:
-        """Share of queries the taxonomy path decided (1 for taxonomy-only, 0 for learned-only)."""
-        return float(self.route(view, knob)[2].mean())
+            return Decision(final=primary, taxonomy_path=path.astype(bool))
+        decision = cascade_decision(cands, panel_inputs(view, self.parts), list(hyper), tau_j=tuple(knob)[-1],
+                                    rule=self.rule)
+        decision.taxonomy_path = path.astype(bool)
+        return decision
 
 
 def _pad(cands: np.ndarray, k: int) -> np.ndarray:

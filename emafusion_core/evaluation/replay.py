@@ -74,13 +74,15 @@ class Decision:
     """What a policy did on each query of a batch, as arrays over suite.model_names (cheapest first).
 
     final: (n,) index of the model whose answer is returned. ran: (n, m) bool of models run and charged
-    (None: only the final one). judge_calls / judge_cost / router_cost: (n,) per query (None: zero)."""
+    (None: only the final one). judge_calls / judge_cost / router_cost: (n,) per query (None: zero).
+    taxonomy_path: (n,) bool, for routers with two paths: True where the taxonomy router decided."""
 
     final: np.ndarray
     ran: np.ndarray | None = None
     judge_calls: np.ndarray | None = None
     judge_cost: np.ndarray | None = None
     router_cost: np.ndarray | None = None
+    taxonomy_path: np.ndarray | None = None
 
     def ran_mask(self, n_models: int) -> np.ndarray:
         if self.ran is not None:
@@ -101,6 +103,7 @@ class Outcome:
     judge_calls: np.ndarray
     calls: np.ndarray  # (n, m) bool: models run
     final: np.ndarray  # (n,) model answered
+    taxonomy_path: np.ndarray | None = None  # (n,) bool where a two-path router took the taxonomy path
 
     @property
     def cost(self) -> np.ndarray:
@@ -118,6 +121,7 @@ class Outcome:
                    judge_share_of_cost=float(self.judge_cost.mean() / cost) if cost > 0 else 0.0)
         out.update({f"share:{m}": float(s) for m, s in zip(model_names, share)})
         out.update({f"calls:{m}": float(c) for m, c in zip(model_names, self.calls.mean(axis=0))})
+        out["taxonomy_share"] = float(self.taxonomy_path.mean()) if self.taxonomy_path is not None else float("nan")
         return out
 
 
@@ -156,4 +160,5 @@ class Scorer:
                        judge_cost=zero if decision.judge_cost is None else np.asarray(decision.judge_cost, float),
                        router_cost=zero if decision.router_cost is None else np.asarray(decision.router_cost, float),
                        judge_calls=zero if decision.judge_calls is None else np.asarray(decision.judge_calls, float),
-                       calls=ran, final=final)
+                       calls=ran, final=final,
+                       taxonomy_path=None if decision.taxonomy_path is None else np.asarray(decision.taxonomy_path, bool))
