@@ -155,3 +155,33 @@ def model_vs_sample_level(table: pd.DataFrame, suite: str) -> plt.Figure:
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig
+
+
+def operating_point(frontier_table: pd.DataFrame, point, singles: pd.DataFrame, suite: str,
+                    policy: str = "emafusion:hybrid+cascade") -> plt.Figure:
+    """The explorer's view: the policy's test frontier with the current operating point, which models
+    answered, and where the money went."""
+    fig, (ax, ax_share, ax_cost) = plt.subplots(1, 3, figsize=(15, 4.2), gridspec_kw={"width_ratios": [2.2, 1.3, 0.8]})
+    curve = frontier_table.sort_values("cost_usd")
+    ax.plot(curve["cost_usd"], curve["accuracy"], color=color_for(policy), lw=2, label=policy)
+    ax.scatter(singles["cost_usd"], singles["accuracy"], color="grey", s=20, label="single models")
+    ax.scatter([point.cost_usd], [point.accuracy], color="k", s=120, marker="*", zorder=5, label="operating point")
+    if point.budget_usd is not None:
+        ax.axvline(point.budget_usd, color="k", ls=":", lw=1, label="budget")
+    ax.set_xscale("log")
+    ax.set_xlabel("cost (USD per query, log scale, test split)")
+    ax.set_ylabel("accuracy (test split)")
+    ax.set_title(f"{suite}: accuracy {point.accuracy:.3f} at {point.cost_usd:.2e} USD/query", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    shares = point.shares[point.shares > 0].sort_values()
+    ax_share.barh([short_model_name(m) for m in shares.index], shares.values,
+                  color=[color_for(m) for m in shares.index])
+    ax_share.set_xlabel("share of final answers")
+    ax_share.set_title("which models answer", fontsize=10)
+    parts = pd.Series(point.breakdown)
+    ax_cost.bar(parts.index, parts.values * 1e3, color=["#1f77b4", "#d62728", "#7f7f7f"])
+    ax_cost.set_ylabel("milli-USD per query")
+    ax_cost.set_title("cost breakdown", fontsize=10)
+    fig.tight_layout()
+    return fig

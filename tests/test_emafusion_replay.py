@@ -115,3 +115,21 @@ def test_suite_without_labels_or_rules_gets_a_clear_error():
     with pytest.raises(ValueError, match="no fit query has taxonomy labels"):
         Harness(suite, HashingEncoder(64), seeds=[0],
                 policies=lambda s, sc: [EMAFusionPolicy("taxonomy", False, {})]).run()
+
+
+def test_budget_explorer_picks_on_calibrate_and_caches():
+    from emafusion_core.evaluation.explorer import BudgetExplorer
+
+    suite = synthetic_suite()
+    ex = BudgetExplorer(suite, HashingEncoder(256), EMAFusionPolicy("hybrid", True, {m: m for m in MODELS}),
+                        n_budgets=5)
+    cheap = ex.at_budget(ex.budgets[0])
+    dear = ex.at_budget(ex.budgets[-1])
+    assert cheap.chosen_on == "calibrate" and dear.cost_usd >= cheap.cost_usd
+    table = ex.sweep.table()
+    chosen_cal_cost = table.loc[[ex.knobs.index(cheap.knob)], "cost_usd"].iloc[0]
+    assert chosen_cal_cost <= ex.budgets[0] * (1 + 1e-9) or chosen_cal_cost == table["cost_usd"].min()
+    hand = ex.at_knob(ex.knobs[-1])
+    assert hand.chosen_on == "hand" and hand.budget_usd is None
+    assert abs(hand.shares.sum() - 1.0) < 1e-9
+    assert ex.at_knob(ex.knobs[-1]).seconds < 0.05  # cached: a slider move costs nothing
