@@ -19,6 +19,7 @@ QUICK_PARAMETERS: dict[str, dict] = {
     "02_comparison": {"suites": ["routerbench"], "seeds": [0, 1], "n_budgets": 6, "n_boot": 20},
     "03_router_accuracy": {"seeds": [0], "ood_seeds": [0], "n_budgets": 4},
     "04_judges": {"seeds": [0], "n_budgets": 4},
+    "05_budget_explorer": {},
 }
 
 # What each notebook must write to out_dir; tables marked exact are the same at quick and full scale,
@@ -33,6 +34,7 @@ OUTPUTS: dict[str, dict[str, bool]] = {
                            "ood_routerbench.csv": False},
     "04_judges": {"judges_routerbench.csv": False, "judges_panels_routerbench.csv": False,
                   "judges_panels_routerbench.png": False},
+    "05_budget_explorer": {"budget_explorer_routerbench.png": False},
 }
 
 
