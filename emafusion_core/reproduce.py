@@ -20,6 +20,7 @@ QUICK_PARAMETERS: dict[str, dict] = {
     "03_router_accuracy": {"seeds": [0], "ood_seeds": [0], "n_budgets": 4},
     "04_judges": {"seeds": [0], "n_budgets": 4},
     "05_budget_explorer": {},
+    "06_live_demo": {},
 }
 
 # What each notebook must write to out_dir; tables marked exact are the same at quick and full scale,
@@ -35,6 +36,7 @@ OUTPUTS: dict[str, dict[str, bool]] = {
     "04_judges": {"judges_routerbench.csv": False, "judges_panels_routerbench.csv": False,
                   "judges_panels_routerbench.png": False},
     "05_budget_explorer": {"budget_explorer_routerbench.png": False},
+    "06_live_demo": {"live_demo.csv": False},
 }
 
 
