@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup test test-fast reproduce data lab bench clean-venv
+.PHONY: setup test test-fast reproduce check-figures data lab bench clean-venv
 
 setup: $(STAMP)
 
@@ -38,6 +38,10 @@ test-fast: $(STAMP)
 
 reproduce: $(STAMP)
 	$(PY) -m emafusion_core.reproduce
+
+# Regenerate everything and fail if a committed table in figures/ no longer matches what the code produces.
+check-figures: $(STAMP)
+	$(PY) -m emafusion_core.reproduce --check
 
 # Rebuild data/ from ../shared/data (maintainers only: the shipped data/ is what everything reads).
 data: $(STAMP)

@@ -6,9 +6,12 @@ Executed copies go to build/notebooks/ (not committed); figures and tables go to
 from __future__ import annotations
 
 import argparse
+import io
+import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,12 +99,47 @@ def readme_with_claims(readme: str, claims_csv: Path) -> str:
     return f"{head}{CLAIMS_START}\n{table}\n{CLAIMS_END}{tail}"
 
 
+def _same_table(a: pd.DataFrame, b: pd.DataFrame, rtol: float = 1e-6) -> str | None:
+    """None when equal up to floating-point noise, else what differs."""
+    if list(a.columns) != list(b.columns) or a.shape != b.shape:
+        return f"shape/columns {a.shape} vs {b.shape}"
+    for col in a.columns:
+        x, y = a[col], b[col]
+        if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y):
+            xv, yv = x.to_numpy(float), y.to_numpy(float)
+            close = np.isclose(xv, yv, rtol=rtol, atol=1e-12, equal_nan=True)
+            if not close.all():
+                i = int(np.flatnonzero(~close)[0])
+                return f"column {col!r}, row {i}: {xv[i]!r} vs {yv[i]!r}"
+        elif not x.astype(str).equals(y.astype(str)):
+            i = int(np.flatnonzero((x.astype(str) != y.astype(str)).to_numpy())[0])
+            return f"column {col!r}, row {i}: {x.iloc[i]!r} vs {y.iloc[i]!r}"
+    return None
+
+
+def drift(out_dir: Path) -> list[str]:
+    """Every regenerated table that differs from its committed version (git HEAD) beyond float noise."""
+    problems = []
+    for path in sorted(out_dir.glob("*.csv")):
+        rel = path.resolve().relative_to(ROOT)
+        shown = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=ROOT, capture_output=True)
+        if shown.returncode != 0:
+            problems.append(f"{rel}: not committed yet")
+            continue
+        diff = _same_table(pd.read_csv(path), pd.read_csv(io.BytesIO(shown.stdout)))
+        if diff:
+            problems.append(f"{rel}: {diff}")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out-dir", type=Path, default=ROOT / "figures")
     parser.add_argument("--build-dir", type=Path, default=ROOT / "build" / "notebooks")
     parser.add_argument("--quick", action="store_true", help="small-scale parameters (for tests)")
     parser.add_argument("--only", nargs="*", help="run only notebooks whose name contains one of these")
+    parser.add_argument("--check", action="store_true",
+                        help="fail when a regenerated table in figures/ differs from the committed one")
     args = parser.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -115,6 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     if claims.exists() and args.out_dir.resolve() == (ROOT / "figures").resolve():
         README.write_text(readme_with_claims(README.read_text(), claims))
         print("[reproduce] README claims table updated from figures/claims.csv")
+    if args.out_dir.resolve() == (ROOT / "figures").resolve() and (ROOT / ".git").exists():
+        problems = drift(args.out_dir)
+        for line in problems:
+            print(f"[reproduce] drift: {line}")
+        print(f"[reproduce] {'no table differs' if not problems else f'{len(problems)} table(s) differ'} "
+              "from the committed figures/")
+        if problems and args.check:
+            return 1
     return 0
 
 

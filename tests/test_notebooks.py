@@ -68,3 +68,11 @@ def test_claims_csv_has_the_contract_columns():
     claims = pd.read_csv(FIGURES / "claims.csv")
     assert {"claim", "paper_value", "ours", "ci_low", "ci_high", "verdict"} <= set(claims.columns)
     assert set(claims["suite"]) == {"routerbench", "routellm"}
+
+
+def test_drift_check_sees_a_changed_number_but_not_float_noise():
+    a = pd.DataFrame({"policy": ["x", "y"], "accuracy": [0.5, 0.75]})
+    assert reproduce._same_table(a, a.assign(accuracy=[0.5 + 1e-12, 0.75])) is None
+    assert "accuracy" in reproduce._same_table(a, a.assign(accuracy=[0.5, 0.76]))
+    assert "policy" in reproduce._same_table(a, a.assign(policy=["x", "z"]))
+    assert reproduce._same_table(a, a.drop(columns="policy")) is not None
