@@ -126,3 +126,18 @@ def test_router_keeps_proficient_models_cheapest_first_and_falls_back():
     fallback = strict.route_batch([Query("c", "write a short poem about the moon at night")])[0]
     assert fallback.path == "taxonomy-fallback" and fallback.candidates == ("dear",)
     assert not fallback.info["familiar"]
+
+
+def test_cascade_chain_is_cheapest_proficient_models_then_the_most_suitable():
+    from emafusion_core.taxonomy import TaxonomyDecision
+
+    router = TaxonomyRouter.__new__(TaxonomyRouter)  # only the chain logic: no classifier needed
+    router.model_costs = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    router.order = np.argsort(router.model_costs)
+    router.max_candidates = 3
+    phi = np.array([[0.8, 0.7, 0.9, 0.95, 0.75], [0.1, 0.2, 0.3, 0.2, 0.1]])
+    keep = phi >= 0.7
+    d = TaxonomyDecision(keep, phi, np.ones(2), keep.any(axis=1), np.array([0, 2]))
+    chains = router.chains(d)
+    # row 0: all five proficient -> two cheapest (0, 1) and the most suitable (3); row 1: none -> best alone
+    assert chains.tolist() == [[0, 1, 3], [2, -1, -1]]

@@ -20,7 +20,7 @@ import pandas as pd
 from ..judges.extract import agreement
 from ..learned import LearnedRouter
 from ..learned.selection import select_top_k
-from ..taxonomy import (AXES, FastClassifier, RuleLabeller, SuitabilityTable, confidence, default_rules,
+from ..taxonomy import (AXES, FastClassifier, RuleLabeller, SuitabilityTable, TaxonomyRouter, default_rules,
                         default_taxonomy, labels_for)
 from .baselines.base import Policy
 from .baselines.cascades import shared_judge
@@ -52,8 +52,7 @@ class _PrecomputedEmbeddings:
 
 @dataclass
 class EMAFusionParts:
-    fast: FastClassifier
-    suitability: SuitabilityTable
+    taxonomy: TaxonomyRouter  # holds the fast classifier and the suitability table
     learned: LearnedRouter
     verifier: object  # AnswerScorer
     peers: list[int]
@@ -107,8 +106,8 @@ def fit_parts(data: FitData, families: dict[str, str], prior_strength: float = 1
                             seed=data.seed)
     learned.fit_embeddings(x[~val], data.scores[~val], x[val], data.scores[val])
     peers = choose_peers(data.model_names, families, data.accuracy, data.mean_cost)
-    return EMAFusionParts(fast, suitability, learned, shared_judge(data), peers, data.mean_cost,
-                          float(labelled.mean()))
+    router = TaxonomyRouter(taxonomy, fast, suitability, data.mean_cost, max_candidates=K)
+    return EMAFusionParts(router, learned, shared_judge(data), peers, data.mean_cost, float(labelled.mean()))
 
 
 def panel_inputs(view: SplitView, parts: EMAFusionParts) -> PanelInputs:
@@ -191,42 +190,25 @@ class EMAFusionPolicy(Policy):
     # ---- per-split quantities (memoised on the view) --------------------------------------------------------
     def _probs(self, view: SplitView):
         return view.cached(("emafusion-probs", id(self.parts)),
-                           lambda: self.parts.fast.predict_proba_embeddings(view.embeddings))
+                           lambda: self.parts.taxonomy.fast.predict_proba_embeddings(view.embeddings))
 
     def _phi(self, view: SplitView) -> np.ndarray:
-        return view.cached(("emafusion-phi", id(self.parts)), lambda: self.parts.suitability.phi(self._probs(view)))
+        suitability = self.parts.taxonomy.suitability
+        return view.cached(("emafusion-phi", id(self.parts)), lambda: suitability.phi(self._probs(view)))
 
     def _predicted(self, view: SplitView) -> np.ndarray:
         return view.cached(("emafusion-pred", id(self.parts)),
                            lambda: self.parts.learned.predict_from_embeddings(view.embeddings))
 
     # ---- routing ------------------------------------------------------------------------------------------
-    def _taxonomy_route(self, view: SplitView, tau_c: float):
-        """(candidates (n, K) cheapest first with -1 padding, primary (n,), any-kept (n,)); once per tau_c."""
-        return view.cached(("emafusion-taxonomy-route", id(self.parts), float(tau_c)),
-                           lambda: self._compute_taxonomy_route(view, tau_c))
+    def _taxonomy_route(self, view: SplitView, tau_c: float, tau_fam: float = 0.0):
+        """(candidates (n, K) cheapest first with -1 padding, primary (n,), familiar (n,)) from the same
+        TaxonomyRouter a live deployment uses; computed once per (view, tau_c, tau_fam)."""
+        def compute():
+            d = self.parts.taxonomy.decide(self._probs(view), tau_c=tau_c, tau_fam=tau_fam)
+            return self.parts.taxonomy.chains(d), d.primary, d.familiar
 
-    def _compute_taxonomy_route(self, view: SplitView, tau_c: float):
-        phi = self._phi(view)
-        order = np.argsort(self.parts.unit_cost, kind="stable")
-        keep = phi >= tau_c
-        n = len(phi)
-        kept_any = keep.any(axis=1)
-        best = phi.argmax(axis=1)
-        kept_sorted = keep[:, order]
-        primary = np.where(kept_any, order[kept_sorted.argmax(axis=1)], best)
-        cands = np.full((n, K), -1)
-        for i in range(n):
-            kept = order[kept_sorted[i]].tolist()
-            if not kept:
-                cands[i, 0] = best[i]
-                continue
-            # cheapest K-1 proficient models, then the most suitable one as the last resort
-            top = max(kept, key=lambda j: (phi[i, j], -self.parts.unit_cost[j]))
-            chain = [j for j in kept if j != top][: K - 1] + [top]
-            chain.sort(key=lambda j: self.parts.unit_cost[j])
-            cands[i, : len(chain)] = chain
-        return cands, primary, kept_any
+        return view.cached(("emafusion-taxonomy-route", id(self.parts), float(tau_c), float(tau_fam)), compute)
 
     def _learned_route(self, view: SplitView, lam: float):
         def compute():
@@ -246,9 +228,8 @@ class EMAFusionPolicy(Policy):
             cands, primary = self._learned_route(view, knob[0])
             return cands, primary, np.zeros(len(view), int)
         tau_fam, tau_c, lam = knob[:3]
-        t_cands, t_primary, kept_any = self._taxonomy_route(view, tau_c)
+        t_cands, t_primary, familiar = self._taxonomy_route(view, tau_c, tau_fam)
         l_cands, l_primary = self._learned_route(view, lam)
-        familiar = (confidence(self._probs(view)) >= tau_fam) & kept_any
         cands = np.where(familiar[:, None], t_cands, _pad(l_cands, K))
         primary = np.where(familiar, t_primary, l_primary)
         return cands, primary, familiar.astype(int)
