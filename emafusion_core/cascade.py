@@ -56,7 +56,10 @@ class Cascade:
         self.executor, self.panel, self.tau_j, self.max_candidates = executor, panel, tau_j, max_candidates
 
     def run(self, query: Query, route: Route) -> CascadeResult:
-        candidates = list(route.candidates[: self.max_candidates] if self.max_candidates else route.candidates)
+        candidates = list(route.candidates)
+        if self.max_candidates and len(candidates) > self.max_candidates:
+            # keep the router's last resort (its dearest / most suitable candidate) as the last step
+            candidates = candidates[: self.max_candidates - 1] + candidates[-1:]
         if not candidates:
             raise ValueError(f"route for {query.query_id} has no candidates")
         task_type = (route.info.get("labels") or {}).get("task_type")

@@ -22,7 +22,7 @@ class HybridRouter:
         ambiguous = [i for i, r in enumerate(routes) if not r.info.get("familiar", False)]
         if ambiguous:
             learned = self.learned.route_batch([queries[i] for i in ambiguous])
-            for i, route in zip(ambiguous, learned):
+            for i, route in zip(ambiguous, learned, strict=True):
                 taxonomy_route = routes[i]
                 routes[i] = replace(route, path="learned",
                                     router_cost_usd=taxonomy_route.router_cost_usd + route.router_cost_usd,

@@ -129,7 +129,8 @@ def test_cascade_escalates_and_last_answers_unconditionally():
     assert r.models_run == ["cheap", "mid", "dear"] and not r.accepted_by_panel
     assert r.answer.model == "dear" and r.steps[-1][1] is None  # the last is not judged
     assert r.judge_cost_usd == pytest.approx(0.001)  # two judged steps
-    assert Cascade(ex, panel, tau_j=0.7, max_candidates=2).run(Q, route).models_run == ["cheap", "mid"]
+    # a shorter cascade keeps the router's last resort: cheap, then straight to dear
+    assert Cascade(ex, panel, tau_j=0.7, max_candidates=2).run(Q, route).models_run == ["cheap", "dear"]
 
 
 def test_cascade_threshold_per_task_type():
@@ -173,3 +174,11 @@ def test_table_judge_looks_up_and_fails_loudly_on_a_gap():
     assert j.judge(Q, Answer("q1", "m", "B", 0.0), {}).confidence == 0.7
     with pytest.raises(KeyError, match="no precomputed verdict"):
         j.judge(Q, Answer("q1", "other", "B", 0.0), {})
+
+
+def test_verifier_abstains_on_missing_answer_or_unknown_model():
+    v = LearnedVerifier(query_bits=8, answer_bits=8).fit(["m"], ["q a", "q b", "q c", "q d"],
+                                                          {"m": ["x", "y", "x", "y"]}, np.array([[1.0], [0.0], [1.0], [0.0]]))
+    assert v.judge(Q, Answer("q1", "m", None, 0.0, error="failed"), {}).abstained
+    unknown = v.judge(Q, Answer("q1", "other-model", "B", 0.0), {})
+    assert unknown.abstained and "other-model" in unknown.detail

@@ -141,3 +141,10 @@ def test_cascade_chain_is_cheapest_proficient_models_then_the_most_suitable():
     chains = router.chains(d)
     # row 0: all five proficient -> two cheapest (0, 1) and the most suitable (3); row 1: none -> best alone
     assert chains.tolist() == [[0, 1, 3], [2, -1, -1]]
+
+
+def test_empty_batch_routes_to_nothing():
+    texts, labels = _synthetic(20)
+    fast = FastClassifier(TAX, HashingEncoder(64)).fit(texts, labels)
+    table = SuitabilityTable(TAX, ["a", "b"]).fit(TAX.one_hot(labels), np.ones((20, 2)))
+    assert TaxonomyRouter(TAX, fast, table, [1.0, 2.0]).route_batch([]) == []

@@ -78,7 +78,8 @@ class BudgetExplorer:
         return self._point(self.sweep.knobs[int(chosen["knob_index"])], float(budget_usd), "calibrate", started)
 
     def at_knob(self, knob) -> OperatingPoint:
-        """A knob set by hand (e.g. tau_c and tau_j sliders): no calibration involved."""
+        """A knob set by hand (e.g. tau_c and tau_j sliders): no calibration involved, measured straight on
+        test. For exploring only: such a point is test-peeking and never a reported number."""
         return self._point(tuple(knob), None, "hand", time.perf_counter())
 
     def frontier(self) -> pd.DataFrame:

@@ -8,6 +8,7 @@ abstains the panel abstains, and the cascade escalates.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -70,8 +71,8 @@ def aggregate(conf: np.ndarray, rule: str, calibrator: Calibrator | None = None)
     where the panel abstains."""
     conf = np.atleast_2d(np.asarray(conf, float))
     all_missing = np.isnan(conf).all(axis=1)
-    with np.errstate(invalid="ignore"), __import__("warnings").catch_warnings():
-        __import__("warnings").simplefilter("ignore", RuntimeWarning)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: the panel abstains there
         if rule == "mean":
             out = np.nanmean(conf, axis=1)
         elif rule == "majority":

@@ -71,6 +71,8 @@ class LearnedVerifier:
         return float(self.predict(answer.model, self.query_features([query.text]), [answer.response or ""])[0])
 
     def judge(self, query: Query, answer: Answer, paid: Mapping[str, Answer] | None = None) -> Verdict:
-        if answer.error is not None:
+        if not answer.ok:
             return Verdict(self.name, None, detail="no answer to judge")
+        if answer.model not in self.model_names:
+            return Verdict(self.name, None, detail=f"no verifier fitted for {answer.model}")
         return Verdict(self.name, self.prob(query, answer), 0.0, 1)  # a judge call, run locally at 0 USD

@@ -86,6 +86,8 @@ class TaxonomyRouter:
         return out
 
     def route_batch(self, queries: Sequence[Query]) -> list[Route]:
+        if len(queries) == 0:
+            return []
         probs, slow_cost = self.probabilities(queries)
         d = self.decide(probs)
         chains = self.chains(d)

@@ -39,10 +39,16 @@ class AnswerScorer:
         return self
 
     def prob_column(self, view: SplitView, j: int) -> np.ndarray:
-        """P(correct) of model j's recorded answer on every query of a view, computed once per view."""
+        """P(correct) of model j's recorded answer on every query of a view, computed once per view; NaN
+        where no answer was recorded (there is nothing to verify: a cascade escalates, as Cascade.run does)."""
         model = self.model_names[j]
-        return view.cached(("answer-scorer-p", id(self.verifier), j), lambda: self.verifier.predict(
-            model, self._question_features(view), self.answer_texts(view, model)))
+
+        def compute():
+            probs = self.verifier.predict(model, self._question_features(view), self.answer_texts(view, model))
+            has = np.array([view.executor.run(q, model).ok for q in view.queries], bool)
+            return np.where(has, probs, np.nan)
+
+        return view.cached(("answer-scorer-p", id(self.verifier), j), compute)
 
     def prob_matrix(self, view: SplitView, models: Sequence[int] | None = None) -> np.ndarray:
         """(n, m) probability that each listed model's recorded answer is correct; other columns are nan."""
@@ -53,4 +59,5 @@ class AnswerScorer:
         return out
 
     def prob(self, query: Query, answer: Answer) -> float:
-        return self.verifier.prob(query, answer)
+        """One judge call (the per-query path); NaN when there is no answer to verify."""
+        return self.verifier.prob(query, answer) if answer.ok else float("nan")

@@ -161,7 +161,7 @@ class AutoMix(Policy):
         return f"{self.names[hyper]} -> {self.names[self.large]}"
 
     def decide(self, view: SplitView, hyper, knob) -> Decision:
-        escalate = self.judge.prob_column(view, hyper) < knob
+        escalate = ~(self.judge.prob_column(view, hyper) >= knob)  # no answer to verify (NaN): escalate
         ran = np.zeros((len(view), len(self.names)), bool)
         ran[:, hyper] = True
         ran[:, self.large] |= escalate
