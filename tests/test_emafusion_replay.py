@@ -133,3 +133,29 @@ def test_budget_explorer_picks_on_calibrate_and_caches():
     assert hand.chosen_on == "hand" and hand.budget_usd is None
     assert abs(hand.shares.sum() - 1.0) < 1e-9
     assert ex.at_knob(ex.knobs[-1]).seconds < 0.05  # cached: a slider move costs nothing
+
+
+def test_replayed_hybrid_routes_exactly_like_the_deployable_hybrid_router():
+    """One pipeline: the harness's vectorised hybrid decision equals HybridRouter.route_batch built from the
+    same fitted parts (TaxonomyRouter + LearnedRouter) on the same test queries."""
+    from emafusion_core.evaluation.context import FitData
+    from emafusion_core.hybrid import HybridRouter
+
+    suite = synthetic_suite()
+    encoder = HashingEncoder(256)
+    harness = Harness(suite, encoder, seeds=[0])
+    views = harness.views(0)
+    fit = FitData(views["fit"], harness.scorer.scores(views["fit"].query_ids), harness.scorer.costs(views["fit"].query_ids))
+    policy = EMAFusionPolicy("hybrid", False, {m: m for m in MODELS}, encoder=encoder)
+    policy.fit(fit, views["calibrate"])
+    test = views["test"]
+    for knob in policy.knobs(None)[::17]:
+        tau_fam, tau_c, lam = knob
+        cands, primary, path = policy.route(test, knob)
+        taxonomy, learned = policy.parts.taxonomy, policy.parts.learned
+        taxonomy.tau_c, taxonomy.tau_fam, learned.cost_weight = tau_c, tau_fam, lam
+        routes = HybridRouter(taxonomy, learned).route_batch(test.queries)
+        for i, route in enumerate(routes):
+            assert route.candidates == tuple(MODELS[j] for j in cands[i] if j >= 0), (knob, i)
+            assert route.primary == MODELS[primary[i]], (knob, i)
+            assert (route.path == "taxonomy") == bool(path[i]), (knob, i)

@@ -57,7 +57,6 @@ class EMAFusionParts:
     verifier: object  # AnswerScorer
     peers: list[int]
     unit_cost: np.ndarray  # fit-split mean USD per model
-    labelled_share: float
 
 
 def fit_labels(view: SplitView) -> pd.DataFrame:
@@ -86,7 +85,10 @@ def choose_peers(model_names: list[str], families: dict[str, str], accuracy: np.
     return ranked[:n_peers]
 
 
-def fit_parts(data: FitData, families: dict[str, str], prior_strength: float = 10.0) -> EMAFusionParts:
+def fit_parts(data: FitData, families: dict[str, str], prior_strength: float = 10.0,
+              encoder=None) -> EMAFusionParts:
+    """Fit every part on the fit split's embeddings. With `encoder` (the one that made the embeddings), the
+    parts are also deployable: TaxonomyRouter and LearnedRouter can route new query texts."""
     view, x = data.view, data.view.embeddings
     if x is None:
         raise ValueError("EMAFusion needs query embeddings: give the harness an encoder")
@@ -95,19 +97,19 @@ def fit_parts(data: FitData, families: dict[str, str], prior_strength: float = 1
     labelled = labels.notna().all(axis=1).to_numpy()
     if not labelled.any():
         raise ValueError("no fit query has taxonomy labels: bring label columns or run the slow classifier")
-    fast = FastClassifier(taxonomy, encoder=None, seed=data.seed).fit_embeddings(x[labelled], labels[labelled])
+    fast = FastClassifier(taxonomy, encoder=encoder, seed=data.seed).fit_embeddings(x[labelled], labels[labelled])
     suitability = SuitabilityTable(taxonomy, data.model_names, prior_strength).fit(
         taxonomy.one_hot(labels[labelled]), data.scores[labelled])
     # learned router: early stopping on a fixed, seeded 15% of fit
     rng = view.rng("emafusion-validation")
     val = np.zeros(len(x), bool)
     val[rng.permutation(len(x))[: max(1, int(VALIDATION_SHARE * len(x)))]] = True
-    learned = LearnedRouter(_PrecomputedEmbeddings(x.shape[1]), data.model_names, data.mean_cost, k=K,
+    learned = LearnedRouter(encoder or _PrecomputedEmbeddings(x.shape[1]), data.model_names, data.mean_cost, k=K,
                             seed=data.seed)
     learned.fit_embeddings(x[~val], data.scores[~val], x[val], data.scores[val])
     peers = choose_peers(data.model_names, families, data.accuracy, data.mean_cost)
     router = TaxonomyRouter(taxonomy, fast, suitability, data.mean_cost, max_candidates=K)
-    return EMAFusionParts(router, learned, shared_judge(data), peers, data.mean_cost, float(labelled.mean()))
+    return EMAFusionParts(router, learned, shared_judge(data), peers, data.mean_cost)
 
 
 def panel_inputs(view: SplitView, parts: EMAFusionParts) -> PanelInputs:
@@ -138,9 +140,10 @@ class EMAFusionPolicy(Policy):
     """One variant: `router` in VARIANTS, with or without the judged cascade."""
 
     def __init__(self, router: str, cascade: bool, families: dict[str, str], n_tau_c: int = 8,
-                 panel_size: int | None = None, rule: str = "mean"):
+                 panel_size: int | None = None, rule: str = "mean", encoder=None):
         """panel_size: fix the panel to the verifier plus (panel_size - 1) peers instead of choosing it on
-        calibrate; rule: how the panel's verdicts are combined (mean, majority, unanimity)."""
+        calibrate; rule: how the panel's verdicts are combined (mean, majority, unanimity); encoder: the
+        harness's encoder, which makes the fitted routers deployable on new texts (optional in replay)."""
         if router not in VARIANTS:
             raise ValueError(f"router must be one of {VARIANTS}, got {router!r}")
         if rule not in ("mean", "majority", "unanimity"):
@@ -148,7 +151,7 @@ class EMAFusionPolicy(Policy):
         if panel_size is not None and not 1 <= panel_size <= 3:
             raise ValueError(f"panel_size must be 1, 2 or 3, got {panel_size}")
         self.router, self.cascade, self.families, self.n_tau_c = router, cascade, families, n_tau_c
-        self.panel_size, self.rule = panel_size, rule
+        self.panel_size, self.rule, self.encoder = panel_size, rule, encoder
         self.name = f"emafusion:{router}" + ("+cascade" if cascade else "")
         if panel_size is not None:
             self.name += f"[{panel_size} judge{'s' if panel_size > 1 else ''}, {rule}]"
@@ -159,8 +162,8 @@ class EMAFusionPolicy(Policy):
 
     # ---- fitting ---------------------------------------------------------------------------------------
     def fit(self, data: FitData, calibrate: SplitView) -> None:
-        self.parts = data.view.cached(("emafusion-parts", tuple(sorted(self.families.items()))),
-                                      lambda: fit_parts(data, self.families))
+        self.parts = data.view.cached(("emafusion-parts", tuple(sorted(self.families.items())), id(self.encoder)),
+                                      lambda: fit_parts(data, self.families, encoder=self.encoder))
         phi = self._phi(calibrate)  # calibrate texts only: sets the grid, reads no label
         qs = np.quantile(phi, np.linspace(0.05, 0.95, self.n_tau_c))
         self.tau_c_grid = sorted(set(np.round(qs, 4).tolist()))
@@ -177,7 +180,7 @@ class EMAFusionPolicy(Policy):
     def describe(self, hyper) -> str:
         if hyper is None:
             return ""
-        names = {j: self.parts and f"peer:{self.parts.learned.model_names[j]}" for j in self.parts.peers}
+        names = {j: f"peer:{self.parts.learned.model_names[j]}" for j in self.parts.peers}
         return " + ".join(names.get(h, h) for h in hyper)
 
     def knobs(self, hyper) -> list:

@@ -60,10 +60,6 @@ class ReplayExecutor:
                       input_tokens=tin, output_tokens=tout, cached=True,
                       error=None if response is not None else "no recorded response")
 
-    def text(self, query_id: str, model: str) -> str:
-        """The recorded response text ('' when none was recorded): the batch form of run() for judges."""
-        return self._records[(query_id, model)][0] or ""
-
 
 def _int_or_none(value) -> int | None:
     return None if value is None or pd.isna(value) else int(value)
