@@ -3,7 +3,6 @@ mode, from the cache, with the recorded judges' cost charged, and never by readi
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from emafusion_core.evaluation import ReplayExecutor, queries_of
 from emafusion_core.judges import LLMJudge, seed_recorded_verdicts

@@ -9,10 +9,9 @@ import httpx
 import pytest
 
 from emafusion_core.execution import Query
-from emafusion_core.llm import (BadReply, Budget, BudgetExceeded, LiteLLMExecutor, Pricer, PriceUnknown,
+from emafusion_core.llm import (BadReply, Budget, BudgetExceeded, LiteLLMExecutor, PriceUnknown,
                                 ProviderError, ReplayMiss, Reply, Request, RetryPolicy, cache_key)
 from emafusion_core.llm._litellm import litellm
-from gateway_support import FAST_RETRY
 
 MOCK = "gpt-4o-mini"  # in litellm's offline price map
 HI = [{"role": "user", "content": "hi"}]
