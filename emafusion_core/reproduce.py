@@ -37,6 +37,7 @@ OUTPUTS: dict[str, dict[str, bool]] = {
     "03_router_accuracy": {"router_accuracy_routerbench.csv": False, "router_accuracy_routerbench.png": False,
                            "ood_routerbench.csv": False},
     "04_judges": {"judges_routerbench.csv": False, "judges_panels_routerbench.csv": False,
+                  "judges_reliability_routerbench.csv": False,
                   "judges_panels_routerbench.png": False},
     "05_budget_explorer": {"budget_explorer_routerbench.png": False},
     "06_live_demo": {"live_demo.csv": False},

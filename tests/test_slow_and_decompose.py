@@ -77,3 +77,16 @@ def test_decomposer_keeps_request_whole_on_garbage(garbage):
 
 def test_single_part_is_answered_as_is():
     assert join_answers(("q",), ["the answer"]) == "the answer"
+
+
+def test_label_columns_for_a_users_suite_leave_abstentions_empty():
+    import pandas as pd
+
+    from emafusion_core.taxonomy.slow import label_columns
+
+    queries = pd.DataFrame({"query_id": ["a"], "prompt": ["What is 17 * 23?"]})
+    labelled = label_columns(SlowClassifier(client_replying(GOOD), MODEL, TAX), queries)
+    assert labelled.iloc[0].to_dict() == {"task_type": "math", "complexity": "high", "domain": "stem",
+                                          "io_format": "number"}
+    empty = label_columns(SlowClassifier(client_replying("no idea"), MODEL, TAX), queries)
+    assert empty.isna().all().all()

@@ -87,3 +87,21 @@ class SlowClassifier:
                 probs[axis][i, self.taxonomy.index(axis, cat)] = 1.0
         self.abstentions += int((~ok).sum())
         return probs, ok, cost
+
+
+def label_columns(classifier: SlowClassifier, queries) -> "pd.DataFrame":
+    """Taxonomy label columns (task_type, complexity, domain, io_format) for a suite's queries table, from the
+    slow classifier: how a user's own suite gets labels when it brings none. Abstentions stay empty; the
+    fitting code then leaves those queries out of the taxonomy (they still train the learned router)."""
+    import pandas as pd
+
+    from ..execution import Query
+
+    batch = [Query(r.query_id, r.prompt, getattr(r, "question", None) or r.prompt)
+             for r in queries.itertuples(index=False)]
+    probs, ok, _ = classifier.predict_proba(batch)
+    out = pd.DataFrame(index=queries.index)
+    for axis in AXES:
+        names = np.array(classifier.taxonomy.categories[axis])[probs[axis].argmax(axis=1)]
+        out[axis] = np.where(ok, names, None)
+    return out
