@@ -1,4 +1,4 @@
-"""The `emafusion` command. Subcommands so far: `data check PATH`, `reproduce`."""
+"""The `emafusion` command: `data check`, `reproduce`, `eval`, `route`, `ask` (`serve` is not built yet)."""
 from __future__ import annotations
 
 import argparse
@@ -27,6 +27,58 @@ def _reproduce(args: argparse.Namespace) -> int:
     return reproduce_main(args.rest)
 
 
+def _load(path: str):
+    from .config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"invalid config: {exc}", file=sys.stderr)
+        return None
+
+
+def _route(args: argparse.Namespace) -> int:
+    from .system import EMAFusionSystem
+
+    config = _load(args.config)
+    if config is None:
+        return 1
+    route = EMAFusionSystem.build(config).route(args.text)
+    info = route.info.get("taxonomy", route.info)
+    print(f"path: {route.path}")
+    print(f"candidates (cheapest first): {' > '.join(route.candidates)}; without cascade: {route.single}")
+    if "labels" in info:
+        print(f"taxonomy labels: {info['labels']} (confidence {info['confidence']:.2f}, familiar {info['familiar']})")
+        print("suitability: " + ", ".join(f"{m} {v:.3f}" for m, v in info["phi"].items()))
+    if "predicted" in route.info:
+        print("predicted scores: " + ", ".join(f"{m} {v:.3f}" for m, v in route.info["predicted"].items()))
+    print(f"routing cost: {route.router_cost_usd:.2e} USD")
+    return 0
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from .system import EMAFusionSystem, describe
+
+    config = _load(args.config)
+    if config is None:
+        return 1
+    system = EMAFusionSystem.build(config)
+    result = system.ask(args.text)
+    print(result.answer)
+    print()
+    with __import__("pandas").option_context("display.width", 200, "display.max_colwidth", 80):
+        print(describe(result).to_string(index=False))
+    print(f"total cost: {result.cost_usd:.2e} USD (spent live this run: {system.client.spent_usd:.2e} USD; "
+          f"cache hits: {system.client.stats.hits})")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .evaluation.__main__ import main as eval_main
+
+    return eval_main(args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emafusion", description="EMAFusion-style LLM selection: "
                                      "reproduce the results, check your own data.")
@@ -41,6 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="run every notebook with papermill (same as `make reproduce`)")
     rep.add_argument("rest", nargs=argparse.REMAINDER, help="options passed on (--quick, --only NAME ...)")
     rep.set_defaults(func=_reproduce)
+    ev = sub.add_parser("eval", help="every baseline and the EMAFusion variants on a suite, by replay",
+                        description="Same as `python -m emafusion_core.evaluation`: pass --suite NAME, --seeds ..., "
+                                    "--encoder minilm|hashing, --out DIR, --holdout BENCHMARK, --no-emafusion.")
+    ev.add_argument("rest", nargs=argparse.REMAINDER, help="options passed on (see description)")
+    ev.set_defaults(func=_eval)
+    for name, func, text in (("route", _route, "which models a request would go to, and why (no model is called "
+                                                "unless the slow classifier is configured)"),
+                             ("ask", _ask, "answer a request live through the configured routers, cascade and judges")):
+        cmd = sub.add_parser(name, help=text, description=text + ". Configuration: one YAML file (see examples/local.yaml).")
+        cmd.add_argument("text", help="the request")
+        cmd.add_argument("--config", required=True, help="YAML configuration (model pool, router, cascade, budget)")
+        cmd.set_defaults(func=func)
     return parser
 
 

@@ -36,3 +36,19 @@ def test_console_script_is_installed():
     exe = __import__("pathlib").Path(sys.executable).with_name("emafusion")
     result = subprocess.run([str(exe), "data", "check", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "first offending row" in result.stdout
+
+
+def test_route_explains_its_choice(capsys):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "local.yaml"
+    assert main(["route", "--config", str(example), "Write a Python function that reverses a list."]) == 0
+    out = capsys.readouterr().out
+    assert "path:" in out and "candidates (cheapest first):" in out and "taxonomy labels:" in out
+
+
+def test_route_with_a_broken_config_names_the_key(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models:\n  - {name: a, litellm_model: openai/x}\n")
+    assert main(["route", "--config", str(bad), "hi"]) == 1
+    assert "models[0].stands_for: required" in capsys.readouterr().err

@@ -1,0 +1,70 @@
+"""The YAML configuration: the example loads; every mistake is reported with the key at fault."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from emafusion_core.config import ConfigError, load_config, parse_config
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "local.yaml"
+
+
+def _doc():
+    return yaml.safe_load(EXAMPLE.read_text())
+
+
+def test_example_config_loads():
+    config = load_config(EXAMPLE)
+    assert [m.name for m in config.models] == ["small", "large"]
+    assert config.router.kind == "hybrid" and config.cascade.judges == ("small",)
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda d: d.update(modle=[]), "config.modle"),
+    (lambda d: d["models"][1].pop("stands_for"), "models[1].stands_for"),
+    (lambda d: d["models"][0]["price"].update(input="cheap"), "models[0].price.input"),
+    (lambda d: d["models"][0]["price"].update(input=-1), "models[0].price.input"),
+    (lambda d: d["models"][0].update(api_key_env="sk-123-secret"), "models[0].api_key_env"),
+    (lambda d: d["router"].update(kind="magic"), "router.kind"),
+    (lambda d: d["router"].update(tau_c=1.5), "router.tau_c"),
+    (lambda d: d["cascade"].update(judges=["gpt-9"]), "cascade.judges[0]"),
+    (lambda d: d["cascade"].update(rule="vote"), "cascade.rule"),
+    (lambda d: d.update(mode="offline"), "mode"),
+    (lambda d: d["models"].append(dict(d["models"][0])), "models"),
+])
+def test_mistakes_name_the_key(edit, key):
+    doc = _doc()
+    edit(doc)
+    with pytest.raises(ConfigError) as err:
+        parse_config(doc)
+    assert str(err.value).startswith(key)
+
+
+def test_a_key_never_lands_in_the_error(tmp_path):
+    doc = _doc()
+    doc["models"][0]["api_key_env"] = "sk-live-abcdef"
+    with pytest.raises(ConfigError) as err:
+        parse_config(doc)
+    assert "sk-live-abcdef" not in str(err.value)
+
+
+def test_bad_yaml_and_missing_file_are_clear(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_stands_for_must_name_a_model_of_the_suite(routerbench):
+    from emafusion_core.system import _pool_suite
+
+    doc = _doc()
+    doc["models"][0]["stands_for"] = "gpt-5"
+    with pytest.raises(ConfigError, match=r"models\[small\].stands_for"):
+        _pool_suite(routerbench, parse_config(doc))
+    suite, families = _pool_suite(routerbench, load_config(EXAMPLE))
+    assert suite.model_names == ["small", "large"] and len(suite.queries) == 3164
