@@ -89,7 +89,7 @@ class SlowClassifier:
         return probs, ok, cost
 
 
-def label_columns(classifier: SlowClassifier, queries) -> "pd.DataFrame":
+def label_columns(classifier: SlowClassifier, queries):
     """Taxonomy label columns (task_type, complexity, domain, io_format) for a suite's queries table, from the
     slow classifier: how a user's own suite gets labels when it brings none. Abstentions stay empty; the
     fitting code then leaves those queries out of the taxonomy (they still train the learned router)."""
