@@ -1,4 +1,4 @@
-"""The `emafusion` command: `data check`, `reproduce`, `eval`, `route`, `ask` (`serve` is not built yet)."""
+"""The `emafusion` command: `data check`, `reproduce`, `eval`, `route`, `ask`, `serve`."""
 from __future__ import annotations
 
 import argparse
@@ -73,6 +73,22 @@ def _ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .server import create_app
+    from .system import EMAFusionSystem
+
+    config = _load(args.config)
+    if config is None:
+        return 1
+    system = EMAFusionSystem.build(config)
+    print(f"emafusion serve: OpenAI-compatible endpoint at http://{args.host}:{args.port}/v1 "
+          f"(models: emafusion, emafusion-budget-<usd>; budget: {config.budget_usd} USD)", file=sys.stderr)
+    uvicorn.run(create_app(system, None), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     from .evaluation.__main__ import main as eval_main
 
@@ -105,6 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("text", help="the request")
         cmd.add_argument("--config", required=True, help="YAML configuration (model pool, router, cascade, budget)")
         cmd.set_defaults(func=func)
+    serve = sub.add_parser("serve", help="an OpenAI-compatible HTTP endpoint (/v1/chat/completions, /v1/models, "
+                                         "/health) answering through the configured system",
+                           description="Serve the configured system over HTTP, OpenAI-style: point any OpenAI client "
+                                       "at http://HOST:PORT/v1 with model 'emafusion', or 'emafusion-budget-<usd>' to "
+                                       "cap one request's spend. Answers carry an extra 'emafusion' field (model that "
+                                       "answered, judges' verdicts, cost). The config's budget_usd caps the server.")
+    serve.add_argument("--config", required=True, help="YAML configuration (model pool, router, cascade, budget)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                       help="uvicorn log level")
+    serve.set_defaults(func=_serve)
     return parser
 
 
