@@ -37,13 +37,19 @@ def _load(path: str):
         return None
 
 
-def _route(args: argparse.Namespace) -> int:
+def _system(path: str):
+    """The live system of a config file, or None after printing what is wrong with the file."""
     from .system import EMAFusionSystem
 
-    config = _load(args.config)
-    if config is None:
+    config = _load(path)
+    return None if config is None else EMAFusionSystem.build(config)
+
+
+def _route(args: argparse.Namespace) -> int:
+    system = _system(args.config)
+    if system is None:
         return 1
-    route = EMAFusionSystem.build(config).route(args.text)
+    route = system.route(args.text)
     info = route.info.get("taxonomy", route.info)
     print(f"path: {route.path}")
     print(f"candidates (cheapest first): {' > '.join(route.candidates)}; without cascade: {route.single}")
@@ -57,16 +63,17 @@ def _route(args: argparse.Namespace) -> int:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from .system import EMAFusionSystem, describe
+    import pandas as pd
 
-    config = _load(args.config)
-    if config is None:
+    from .system import describe
+
+    system = _system(args.config)
+    if system is None:
         return 1
-    system = EMAFusionSystem.build(config)
     result = system.ask(args.text)
     print(result.answer)
     print()
-    with __import__("pandas").option_context("display.width", 200, "display.max_colwidth", 80):
+    with pd.option_context("display.width", 200, "display.max_colwidth", 80):
         print(describe(result).to_string(index=False))
     print(f"total cost: {result.cost_usd:.2e} USD (spent live this run: {system.client.spent_usd:.2e} USD; "
           f"cache hits: {system.client.stats.hits})")
@@ -77,14 +84,12 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .server import create_app
-    from .system import EMAFusionSystem
 
-    config = _load(args.config)
-    if config is None:
+    system = _system(args.config)
+    if system is None:
         return 1
-    system = EMAFusionSystem.build(config)
     print(f"emafusion serve: OpenAI-compatible endpoint at http://{args.host}:{args.port}/v1 "
-          f"(models: emafusion, emafusion-budget-<usd>; budget: {config.budget_usd} USD)", file=sys.stderr)
+          f"(models: emafusion, emafusion-budget-<usd>; budget: {system.config.budget_usd} USD)", file=sys.stderr)
     uvicorn.run(create_app(system, None), host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
