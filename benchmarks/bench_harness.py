@@ -15,8 +15,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from emafusion_core.data import load_builtin
-from emafusion_core.evaluation import FitData, Harness, seed_metrics
-from emafusion_core.evaluation.__main__ import make_encoder
+from emafusion_core.evaluation import Harness, seed_metrics
+from emafusion_core.features import make_encoder
 
 
 def one_setting(harness: Harness, repeats: int = 20) -> list[tuple[str, float, float]]:
@@ -24,7 +24,7 @@ def one_setting(harness: Harness, repeats: int = 20) -> list[tuple[str, float, f
     for policy in harness.make_policies(harness.suite, harness.scorer):
         views = harness.views(0)
         fit, cal = views["fit"], views["calibrate"]
-        policy.fit(FitData(fit, harness.scorer.scores(fit.query_ids), harness.scorer.costs(fit.query_ids)), cal)
+        policy.fit(harness.fit_data(fit), cal)
         hyper = policy.hypers()[-1]
         knobs = policy.knobs(hyper)
         knob = knobs[len(knobs) // 2]

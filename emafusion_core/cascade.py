@@ -1,93 +1,183 @@
-"""The cascade: run a route's candidates cheapest first; the panel accepts an answer or escalates.
+"""The cascade: run each query's candidates cheapest first; a panel of judges accepts an answer or escalates.
 
-The last candidate answers unconditionally (paper default). A candidate whose run fails is not judged:
-the cascade escalates. Answers the judges bought (a peer's answer) are reused when the cascade reaches
-that model, at no second charge. Every result keeps the models run, every verdict, and the cost split
-into model, judge and router parts.
+One implementation for replay and live, batched: a step runs the current candidate of every still-open
+query through the executor (replay: array gathers; live: concurrent gateway calls), the judges read the
+answers-so-far state and return a confidence per query, and the queries whose aggregated confidence reaches
+their threshold stop. The last candidate answers unconditionally (paper default). A candidate whose answer
+cannot be read (failed call, or no recorded text) is escalated unjudged. Answers a judge bought (a peer's)
+are reused free when the cascade reaches that model. EMAFusion, the FrugalGPT-style threshold cascade and
+AutoMix are configurations of this one loop (candidates, judges, thresholds).
+
+Fallback (shared by `ask`, `serve` and replay): when the last candidate's call fails, the answer returned is
+the best one already paid for (highest panel confidence, else the latest run), flagged as a fallback; with
+none, the failed answer is returned and its error kind says why.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Sequence
 
-from .execution import Answer, Executor, Query
-from .judges import Panel, PanelVerdict
-from .routing import Route
+import numpy as np
+
+from .execution import Answer, Batch, run_column
+from .judges.panel import Panel
+from .results import Decision
+
+@dataclass(eq=False)
+class State:
+    """What the system knows about a batch so far: which models ran (for the answer or for a judge), their
+    answers, what was paid, and the routers' ex-ante predictions. Judges read it; nothing here is a score."""
+
+    batch: Batch
+    model_names: list[str]
+    executor: object
+    predicted: np.ndarray | None = None  # (n, m) routers' predicted correctness, when a router made one
+    labels: list[dict] | None = None  # per query: taxonomy labels, when the taxonomy classifier ran
+    record: bool = False  # keep Answer objects and every verdict (live reports); replay sweeps skip it
+    paid: np.ndarray = field(init=False)  # (n, m) answer bought (by the cascade or a judge)
+    ran: np.ndarray = field(init=False)  # (n, m) run as a cascade step: charged as model cost
+    readable: np.ndarray = field(init=False)  # (n, m) the answer text exists (a judge can read it)
+    failed: np.ndarray = field(init=False)  # (n, m) the call failed: no answer at all
+    cost: np.ndarray = field(init=False)  # (n, m) USD each bought answer cost
+    text: np.ndarray = field(init=False)  # (n, m) object: answer texts
+    error: np.ndarray = field(init=False)  # (n, m) object: ErrorKind or None
+    judge_cost: np.ndarray = field(init=False)
+    judge_calls: np.ndarray = field(init=False)
+    answers: dict = field(default_factory=dict)  # (i, j) -> Answer, when recording
+    verdicts: list = field(default_factory=list)  # (i, j, judge name, confidence, detail), when recording
+    details: dict = field(default_factory=dict)  # (i, j, judge name) -> a judge's note on its verdict
+
+    def __post_init__(self):
+        n, m = len(self.batch), len(self.model_names)
+        self.paid, self.ran = np.zeros((n, m), bool), np.zeros((n, m), bool)
+        self.readable, self.failed = np.zeros((n, m), bool), np.zeros((n, m), bool)
+        self.cost = np.zeros((n, m))
+        self.text, self.error = np.full((n, m), None, object), np.full((n, m), None, object)
+        self.judge_cost, self.judge_calls = np.zeros(n), np.zeros(n)
+
+    def __len__(self) -> int:
+        return len(self.batch)
+
+    def model_index(self, name: str) -> int:
+        return self.model_names.index(name)
+
+    def buy(self, rows: np.ndarray, j: int, for_judge: bool = False) -> np.ndarray:
+        """Make sure model j has answered on `rows`, paying for the rows not yet bought. A purchase for a judge is
+        charged to the judges (cost and one call each); returns the rows that were newly bought."""
+        rows = np.asarray(rows, int)
+        new = rows[~self.paid[rows, j]]
+        if len(new):
+            col = run_column(self.executor, self.batch, new, self.model_names[j])
+            self.paid[new, j] = True
+            self.cost[new, j] = col.cost
+            self.text[new, j] = col.text
+            self.error[new, j] = col.error
+            self.readable[new, j] = col.ok
+            self.failed[new, j] = col.failed
+            if for_judge:  # rows are distinct, so fancy-index += adds once per row
+                self.judge_cost[new] += col.cost
+                self.judge_calls[new] += 1
+            if self.record and col.answers is not None:
+                for i, a in zip(new, col.answers):
+                    self.answers[(int(i), j)] = a
+        return new
+
+    def charge_judge(self, rows: np.ndarray, usd, calls=1) -> None:
+        """Charge judge calls to distinct rows (one judge verdict per row and call)."""
+        self.judge_cost[rows] += usd
+        self.judge_calls[rows] += calls
+
+    def note(self, rows, models, judge: str, confidences) -> None:
+        """Keep each verdict (query row, model, judge, confidence or None, detail) when recording; a judge may
+        have left a detail (why it abstained, the rating it read) in `details`."""
+        if self.record:
+            for i, j, c in zip(rows, models, confidences):
+                detail = self.details.get((int(i), int(j), judge), "")
+                self.verdicts.append((int(i), int(j), judge, None if np.isnan(c) else float(c), detail))
+
+    def answer(self, i: int, j: int) -> Answer:
+        """The Answer object of (query i, model j) as bought (recorded runs keep the gateway's; else rebuilt)."""
+        if (i, j) in self.answers:
+            return self.answers[(i, j)]
+        return Answer(self.batch.queries[i].query_id, self.model_names[j], self.text[i, j], float(self.cost[i, j]),
+                      error_kind=self.error[i, j])
 
 
-@dataclass
-class CascadeResult:
-    query_id: str
-    answer: Answer
-    models_run: list[str]
-    steps: list[tuple[str, PanelVerdict | None]] = field(default_factory=list)  # (model, panel verdict)
-    accepted_by_panel: bool = False
-    model_cost_usd: float = 0.0
-    judge_cost_usd: float = 0.0
-    router_cost_usd: float = 0.0
-    path: str = ""
-
-    @property
-    def cost_usd(self) -> float:
-        return self.model_cost_usd + self.judge_cost_usd + self.router_cost_usd
-
-    @property
-    def judge_calls(self) -> int:
-        return sum(v.calls for _, v in self.steps if v is not None)
-
-
-def threshold_for(tau_j: float | Mapping[str, float], task_type: str | None) -> float:
-    """tau_j may be one number or a mapping task type -> threshold with a '*' default."""
+def thresholds(tau_j, n: int, k: int, task_types: Sequence[str | None] | None = None) -> np.ndarray:
+    """(n, k) acceptance threshold per query and step from: a number; a mapping task type -> threshold with a
+    '*' default (EMAFusion's tau_j per task type); or a tuple with one threshold per judged step (FrugalGPT)."""
     if isinstance(tau_j, Mapping):
-        if task_type in tau_j:
-            return float(tau_j[task_type])
         if "*" not in tau_j:
-            raise ValueError(f"tau_j has no entry for task type {task_type!r} and no '*' default")
-        return float(tau_j["*"])
-    return float(tau_j)
+            raise ValueError("tau_j per task type needs a '*' default")
+        if len(tau_j) == 1:
+            return np.full((n, k), float(tau_j["*"]))
+        types = task_types if task_types is not None else [None] * n
+        per_row = np.array([float(tau_j.get(t, tau_j["*"])) for t in types])
+        return np.repeat(per_row[:, None], k, axis=1)
+    t = np.atleast_1d(np.asarray(tau_j, float))
+    if t.size == 1:
+        return np.full((n, k), float(t[0]))
+    if t.size < k - 1:
+        raise ValueError(f"{t.size} per-step thresholds for a cascade of {k} candidates")
+    return np.broadcast_to(np.r_[t[: k - 1], np.inf], (n, k)).copy()
 
 
-class Cascade:
-    def __init__(self, executor: Executor, panel: Panel, tau_j: float | Mapping[str, float] = 0.7,
-                 max_candidates: int | None = None):
-        if max_candidates is not None and max_candidates < 1:
-            raise ValueError("max_candidates must be at least 1")
-        threshold_for(tau_j, None)  # a mapping without a default fails here, not mid-run
-        self.executor, self.panel, self.tau_j, self.max_candidates = executor, panel, tau_j, max_candidates
+def run_cascade(state: State, candidates: np.ndarray, panel: Panel | None, tau: np.ndarray,
+                router_cost: np.ndarray | None = None) -> Decision:
+    """candidates: (n, k) model indices cheapest first, -1 = none; tau: (n, k) thresholds (see `thresholds`).
+    With panel None every query's first candidate answers (no cascade)."""
+    cand = np.asarray(candidates, int)
+    n, k = cand.shape
+    rows_all = np.arange(n)
+    n_valid = (cand >= 0).sum(axis=1)
+    if n and (n_valid == 0).any():
+        raise ValueError("every query needs at least one candidate")
+    final = np.full(n, -1)
+    active = np.ones(n, bool)
+    best_conf = np.full(n, -np.inf)  # for the fallback: the answer the panel trusted most so far
+    best_model = np.full(n, -1)
+    for step in range(k):
+        c = cand[:, step]
+        here = active & (c >= 0)
+        if not here.any():
+            break
+        for j in np.unique(c[here]):
+            rows = rows_all[here & (c == j)]
+            fresh = rows[~state.paid[rows, j]]
+            state.buy(fresh, int(j))
+            state.ran[fresh, j] = True
+        final[here] = c[here]
+        is_last = here & ((step == n_valid - 1) | (panel is None))
+        cc = np.where(here, c, 0)
+        judging = here & ~is_last & state.readable[rows_all, cc]
+        accept = np.zeros(n, bool)
+        if panel is not None and judging.any():
+            conf = panel.assess(state, rows_all[judging], cc[judging])
+            ok = ~np.isnan(conf)
+            rows = rows_all[judging]
+            accept[rows[ok & (conf >= tau[judging, step])]] = True
+            better = ok & (conf > best_conf[rows])
+            best_conf[rows[better]], best_model[rows[better]] = conf[better], cc[judging][better]
+        active &= ~(accept | is_last)
+    # fallback: the returned candidate's call failed -> the best answer already paid for, if any
+    fallback = np.zeros(n, bool)
+    dead = state.failed[rows_all, np.maximum(final, 0)] & (final >= 0)
+    for i in np.flatnonzero(dead):
+        run_ok = [j for j in cand[i] if j >= 0 and state.ran[i, j] and not state.failed[i, j]]
+        bought_ok = [j for j in np.flatnonzero(state.paid[i] & ~state.failed[i])]
+        pick = best_model[i] if best_model[i] >= 0 else (run_ok[-1] if run_ok else (bought_ok[-1] if bought_ok else -1))
+        if pick >= 0:
+            final[i], fallback[i] = int(pick), True
+    return Decision(final=final, ran=state.ran.copy(), judge_calls=state.judge_calls.copy(),
+                    judge_cost=state.judge_cost.copy(),
+                    router_cost=np.zeros(n) if router_cost is None else np.asarray(router_cost, float),
+                    fallback=fallback)
 
-    def run(self, query: Query, route: Route) -> CascadeResult:
-        candidates = list(route.candidates)
-        if self.max_candidates and len(candidates) > self.max_candidates:
-            # keep the router's last resort (its dearest / most suitable candidate) as the last step
-            candidates = candidates[: self.max_candidates - 1] + candidates[-1:]
-        if not candidates:
-            raise ValueError(f"route for {query.query_id} has no candidates")
-        task_type = (route.info.get("labels") or {}).get("task_type")
-        tau = threshold_for(self.tau_j, task_type)
-        paid: dict[str, Answer] = {}
-        result = CascadeResult(query.query_id, None, [], router_cost_usd=route.router_cost_usd,  # type: ignore[arg-type]
-                               path=route.path)
-        for i, model in enumerate(candidates):
-            answer = paid.get(model)
-            if answer is None:
-                answer = self.executor.run(query, model)
-                result.model_cost_usd += answer.cost_usd
-                paid[model] = answer
-            result.models_run.append(model)
-            result.answer = answer
-            last = i == len(candidates) - 1
-            if last:
-                result.steps.append((model, None))
-                break
-            if not answer.ok:
-                result.steps.append((model, None))
-                continue
-            verdict = self.panel.assess(query, answer, paid)
-            result.judge_cost_usd += verdict.cost_usd
-            for bought in (a for v in verdict.verdicts for a in v.new_answers):
-                paid.setdefault(bought.model, bought)
-            result.steps.append((model, verdict))
-            if verdict.confidence is not None and verdict.confidence >= tau:
-                result.accepted_by_panel = True
-                break
-        return result
+
+def confidences_on(batch: Batch, executor, model_names: list[str], judge, model: int) -> np.ndarray:
+    """A judge's confidence in `model`'s answer on every query of a batch (NaN: nothing to read), outside any
+    cascade: for threshold grids and judge diagnostics. Memoised on the batch like the cascade's own judging."""
+    state = State(batch, model_names, executor)
+    rows = np.arange(len(batch))
+    state.buy(rows, model)
+    return judge.judge_rows(state, rows, np.full(len(batch), model))

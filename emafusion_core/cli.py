@@ -39,10 +39,18 @@ def _load(path: str):
 
 def _system(path: str):
     """The live system of a config file, or None after printing what is wrong with the file."""
+    from .config import ConfigError
+    from .persist import FittedModelError
     from .system import EMAFusionSystem
 
     config = _load(path)
-    return None if config is None else EMAFusionSystem.build(config)
+    if config is None:
+        return None
+    try:
+        return EMAFusionSystem.build(config)
+    except (ConfigError, FittedModelError) as exc:
+        print(f"invalid config: {path}: {exc}", file=sys.stderr)
+        return None
 
 
 def _route(args: argparse.Namespace) -> int:
@@ -77,6 +85,10 @@ def _ask(args: argparse.Namespace) -> int:
         print(describe(result).to_string(index=False))
     print(f"total cost: {result.cost_usd:.2e} USD (spent live this run: {system.client.spent_usd:.2e} USD; "
           f"cache hits: {system.client.stats.hits})")
+    if not result.ok:
+        reasons = "; ".join(r.answer.error or "no answer" for _, _, r in result.parts if not r.answer.ok)
+        print(f"emafusion ask: no answer: {reasons}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -91,6 +103,26 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"emafusion serve: OpenAI-compatible endpoint at http://{args.host}:{args.port}/v1 "
           f"(models: emafusion, emafusion-budget-<usd>; budget: {system.config.budget_usd} USD)", file=sys.stderr)
     uvicorn.run(create_app(system, None), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from .config import ConfigError
+    from .features import default_encoder
+    from .persist import save_method
+    from .system import fit_method
+
+    config = _load(args.config)
+    if config is None:
+        return 2
+    try:
+        method = fit_method(config, default_encoder())
+    except ConfigError as exc:
+        print(f"invalid config: {args.config}: {exc}", file=sys.stderr)
+        return 2
+    folder = save_method(method, args.out, fit=config.fit_signature())
+    print(f"fitted on {config.fit_suite} (seed {config.fit_seed}) for pool {', '.join(method.model_names_)}; "
+          f"saved to {folder} (name it in the config as `fitted: {folder}`)")
     return 0
 
 
@@ -126,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("text", help="the request")
         cmd.add_argument("--config", required=True, help="YAML configuration (model pool, router, cascade, budget)")
         cmd.set_defaults(func=func)
+    fit = sub.add_parser("fit", help="fit the configured system once and save it (route, ask and serve then load it)",
+                         description="Fit the routers and judges of a config on its fit suite and save them to a "
+                                     "folder, without pickles. Name the folder in the config (`fitted: DIR`).")
+    fit.add_argument("--config", required=True, help="YAML configuration (model pool, fit section)")
+    fit.add_argument("--out", required=True, help="folder to write (manifest.json, arrays.npz)")
+    fit.set_defaults(func=_fit)
     serve = sub.add_parser("serve", help="an OpenAI-compatible HTTP endpoint (/v1/chat/completions, /v1/models, "
                                          "/health) answering through the configured system",
                            description="Serve the configured system over HTTP, OpenAI-style: point any OpenAI client "

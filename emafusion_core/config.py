@@ -43,8 +43,14 @@ class RouterSpec:
 class CascadeSpec:
     enabled: bool = True
     tau_j: float = 0.7
-    judges: tuple[str, ...] = ()  # names of pool models used as LLM judges
+    # the panel: "verifier" (fitted on the suite's recorded answers), "peer:<pool model>" (agreement with that
+    # model's answer), "llm:<pool model>" (an LLM judge; the file may name the pool model alone)
+    judges: tuple[str, ...] = ("verifier",)
     rule: str = "mean"
+
+    @property
+    def llm_judges(self) -> list[str]:
+        return [j[len("llm:"):] for j in self.judges if j.startswith("llm:")]
 
 
 @dataclass(frozen=True)
@@ -58,12 +64,20 @@ class Config:
     budget_usd: float | None = None
     cache_dir: str = "data/cache/llm"
     mode: str = "live"
+    operating_point: str | None = None  # "<file>#<budget>": knobs calibrated by make reproduce, instead of router/cascade
+    fitted: str | None = None  # a folder written by `emafusion fit`: loaded instead of fitting at start
+
+    def fit_signature(self) -> dict:
+        """What a fitted model depends on: a saved one is used only for a config with the same signature."""
+        return {"suite": self.fit_suite, "seed": self.fit_seed, "k": self.router.k,
+                "pool": [[m.name, m.stands_for, m.family or m.name] for m in self.models]}
 
     def model(self, name: str) -> ModelSpec:
         return next(m for m in self.models if m.name == name)
 
 
-_TOP = {"models", "fit", "router", "cascade", "decompose_with", "budget_usd", "cache_dir", "mode"}
+_TOP = {"models", "fit", "router", "cascade", "decompose_with", "budget_usd", "cache_dir", "mode", "operating_point",
+        "fitted"}
 _MODEL = {"name", "litellm_model", "stands_for", "family", "api_base", "api_key_env", "price", "max_tokens",
           "temperature"}
 
@@ -128,10 +142,20 @@ def parse_config(doc) -> Config:
                         _number(r.get("cost_weight", 0.05), "router.cost_weight", 0),
                         int(_number(r.get("k", 3), "router.k", 1)))
     c = _check_keys(doc.get("cascade", {}), {"enabled", "tau_j", "judges", "rule"}, "cascade")
-    judges = tuple(c.get("judges", []))
-    for i, j in enumerate(judges):
-        if j not in names:
-            raise ConfigError(f"cascade.judges[{i}]: {j!r} is not a model of the pool ({', '.join(names)})")
+    judges_doc = c.get("judges", ["verifier"])
+    if not isinstance(judges_doc, list):
+        raise ConfigError(f"cascade.judges: expected a list, got {judges_doc!r}")
+    judges = []
+    for i, j in enumerate(judges_doc):
+        model = j.split(":", 1)[1] if isinstance(j, str) and j.startswith(("peer:", "llm:")) else j
+        if j == "verifier":
+            judges.append(j)
+        elif model not in names:
+            raise ConfigError(f"cascade.judges[{i}]: {j!r} is not verifier, peer:<model>, llm:<model> or a model of "
+                              f"the pool ({', '.join(names)})")
+        else:
+            judges.append(j if j != model else f"llm:{model}")
+    judges = tuple(judges)
     rule = c.get("rule", "mean")
     if rule not in ("mean", "majority", "unanimity"):
         raise ConfigError(f"cascade.rule: {rule!r} is not one of mean, majority, unanimity")
@@ -144,10 +168,13 @@ def parse_config(doc) -> Config:
     if mode not in ("live", "replay", "refresh"):
         raise ConfigError(f"mode: {mode!r} is not one of live, replay, refresh")
     budget = doc.get("budget_usd")
+    point = doc.get("operating_point")
+    if point is not None and (not isinstance(point, str) or "#" not in point):
+        raise ConfigError(f"operating_point: expected '<file>#<budget in USD>', got {point!r}")
     return Config(tuple(models), _text(fit.get("suite", "routerbench"), "fit.suite"),
                   int(_number(fit.get("seed", 0), "fit.seed", 0)), router, cascade, decompose,
                   None if budget is None else _number(budget, "budget_usd", 0), str(doc.get("cache_dir", "data/cache/llm")),
-                  mode)
+                  mode, point, None if doc.get("fitted") is None else _text(doc["fitted"], "fitted"))
 
 
 def load_config(path: str | Path) -> Config:

@@ -29,11 +29,3 @@ class Route:
 class Router(Protocol):
     def route_batch(self, queries: Sequence[Query]) -> list[Route]:
         ...
-
-
-def queries_from_frame(frame) -> list[Query]:
-    """Query objects from rows of a suite's queries table (no score ever travels with them)."""
-    return [Query(query_id=r.query_id, prompt=r.prompt, question=r.question, benchmark=r.benchmark,
-                  category=r.category, answer_format=r.answer_format)
-            for r in frame[["query_id", "prompt", "question", "benchmark", "category", "answer_format"]]
-            .itertuples(index=False)]

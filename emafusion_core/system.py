@@ -1,26 +1,30 @@
-"""A live EMAFusion built from a Config: routers fitted on recorded outcomes, models called through the gateway.
+"""A live EMAFusion built from a Config: the fitted method at an operating point, models called through the gateway.
 
-The routers (taxonomy, learned, hybrid) are the same objects the replay harness evaluates, fitted the same way
-(fit split of the configured suite, seed from the config) on the suite models that the pool's models stand for.
-Answers come from a LiteLLMExecutor per pool model; judges are LLM judges on pool models; every call is charged
-and cached on disk.
+The method is the same object the replay harness evaluates (method.EMAFusion), fitted the same way (fit split
+of the configured suite, seed from the config) on the suite models that the pool's models stand for. The
+operating point is either the one `make reproduce` calibrated for a budget (`operating_point: <file>#<budget>`)
+or knobs typed into the config. Answers come from a LiteLLMExecutor per pool model; judges are the fitted
+verifier, peer agreement with pool models and LLM judges; every call is charged and cached on disk.
 """
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Sequence
 
 import diskcache
+import numpy as np
 import pandas as pd
 
-from .cascade import Cascade, CascadeResult
 from .config import Config, ConfigError
-from .data import Suite, load_builtin
+from .data import Suite, load_builtin, make_splits, split_ids, training_set
 from .decompose import Decomposer, join_answers
-from .execution import Answer, Query
-from .hybrid import HybridRouter
-from .judges import LLMJudge, Panel
+from .execution import Answer, Batch, ErrorKind, Query
+from .judges import LLMJudge, Verdict
 from .llm import LiteLLMExecutor, LLMClient, Pricer
+from .method import EMAFusion, OperatingPoint
 from .routing import Route
 
 
@@ -32,24 +36,36 @@ class PoolExecutor:
                                                                   "max_tokens": m.max_tokens})
                           for m in config.models}
 
-    def run(self, query: Query, model: str) -> Answer:
+    def _executor(self, model: str) -> LiteLLMExecutor:
         if model not in self.executors:
             raise KeyError(f"model {model!r} is not in the pool ({', '.join(self.executors)})")
-        return self.executors[model].run(query, model)
+        return self.executors[model]
+
+    def run(self, query: Query, model: str) -> Answer:
+        return self._executor(model).run(query, model)
+
+    def run_many(self, jobs: Sequence[tuple[Query, str]]) -> list[Answer]:
+        """Concurrent runs, grouped by model (each model keeps its own parameters); answers in input order."""
+        out: list[Answer | None] = [None] * len(jobs)
+        for model in dict.fromkeys(m for _, m in jobs):
+            idx = [i for i, (_, m) in enumerate(jobs) if m == model]
+            for i, a in zip(idx, self._executor(model).run_many([jobs[i] for i in idx], desc=model)):
+                out[i] = a
+        return out  # type: ignore[return-value]
 
 
 def make_client(config: Config, cache=None) -> LLMClient:
     """The gateway for a config: pool names are the gateway's model ids; endpoints carry litellm ids, bases and
     keys read from the environment variables the config names (never from the file)."""
     endpoints, prices = {}, {}
-    for m in config.models:
+    for i, m in enumerate(config.models):
         settings = {"model": m.litellm_model}
         if m.api_base:
             settings["api_base"] = m.api_base
             settings.setdefault("api_key", "none")
         if m.api_key_env:
             if m.api_key_env not in os.environ:
-                raise ConfigError(f"models[{m.name}].api_key_env: environment variable {m.api_key_env} is not set")
+                raise ConfigError(f"models[{i}].api_key_env: environment variable {m.api_key_env} is not set")
             settings["api_key"] = os.environ[m.api_key_env]
         endpoints[m.name] = settings
         if m.price_in is not None and m.price_out is not None:
@@ -59,22 +75,93 @@ def make_client(config: Config, cache=None) -> LLMClient:
                      progress=False)
 
 
-def _pool_suite(suite: Suite, config: Config) -> tuple[Suite, dict[str, str]]:
+def pool_suite(suite: Suite, config: Config) -> Suite:
     """The suite restricted to the models the pool stands for, renamed to pool names."""
     to_pool = {}
-    for m in config.models:
+    for i, m in enumerate(config.models):
         if m.stands_for not in set(suite.models["model"]):
-            raise ConfigError(f"models[{m.name}].stands_for: {m.stands_for!r} is not a model of suite "
+            raise ConfigError(f"models[{i}].stands_for: {m.stands_for!r} is not a model of suite "
                               f"{suite.name!r} ({', '.join(suite.model_names)})")
         if m.stands_for in to_pool:
-            raise ConfigError(f"models[{m.name}].stands_for: {m.stands_for!r} already stands for {to_pool[m.stands_for]!r}")
+            raise ConfigError(f"models[{i}].stands_for: {m.stands_for!r} already stands for {to_pool[m.stands_for]!r}")
         to_pool[m.stands_for] = m.name
     outcomes = suite.outcomes[suite.outcomes["model"].isin(to_pool)].assign(model=lambda d: d["model"].map(to_pool))
     models = suite.models[suite.models["model"].isin(to_pool)].assign(model=lambda d: d["model"].map(to_pool))
     families = {m.name: m.family or m.name for m in config.models}
     models = models.assign(family=models["model"].map(families))
     return Suite.from_tables(suite.name, suite.queries, outcomes.reset_index(drop=True),
-                             models.reset_index(drop=True)), families
+                             models.reset_index(drop=True))
+
+
+def fit_method(config: Config, encoder) -> EMAFusion:
+    """Fit the method on the pool's part of the suite's fit split (seconds, from the shipped embeddings)."""
+    suite = pool_suite(load_builtin(config.fit_suite), config)
+    ids = list(split_ids(make_splits(suite.queries, suite.name, config.fit_seed), "fit"))
+    train = training_set(suite, ids, seed=config.fit_seed)
+    train.view.embeddings = np.asarray(encoder.encode(train.view.texts))
+    return EMAFusion(k=config.router.k, encoder=encoder).fit(train)
+
+
+def load_fitted(config: Config, encoder) -> EMAFusion:
+    """The method saved by `emafusion fit`, refused when it was fitted for another fit section or pool."""
+    from .persist import load_method, read_manifest
+
+    saved = read_manifest(config.fitted).get("fit")
+    if saved != config.fit_signature():
+        raise ConfigError(f"fitted: {config.fitted} was fitted for {saved}, but this config's fit section and "
+                          f"pool are {config.fit_signature()}: run `emafusion fit` again")
+    return load_method(config.fitted, encoder)
+
+
+# ---- operating points travel between make reproduce and the config -------------------------------------------
+def write_operating_points(path: str | Path, suite: str, policy: str, seed: int,
+                           points: Sequence[tuple[float, OperatingPoint]]) -> Path:
+    """Write the operating points calibrated per budget (suite model names in judge names)."""
+    path = Path(path)
+    doc = {"suite": suite, "policy": policy, "fit_seed": seed,
+           "points": [{"budget_usd": b, **p.to_dict()} for b, p in points]}
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return path
+
+
+def read_operating_point(ref: str, base_dir: Path | None = None) -> tuple[dict, OperatingPoint]:
+    """`<file>#<budget>`: the point calibrated for the largest budget <= the given one (budget in USD/query)."""
+    if "#" not in ref:
+        raise ConfigError(f"operating_point: expected <file>#<budget in USD>, got {ref!r}")
+    file, budget_text = ref.rsplit("#", 1)
+    path = Path(file) if base_dir is None or Path(file).is_absolute() else base_dir / file
+    try:
+        budget = float(budget_text)
+        doc = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ConfigError(f"operating_point: {ref!r}: {exc}") from None
+    except OSError:
+        raise ConfigError(f"operating_point: {path}: no such file") from None
+    points = sorted(doc["points"], key=lambda p: p["budget_usd"])
+    fitting = [p for p in points if p["budget_usd"] <= budget * (1 + 1e-9)]
+    if not fitting:
+        raise ConfigError(f"operating_point: {ref!r}: the smallest calibrated budget is {points[0]['budget_usd']:.3g} USD")
+    return doc, OperatingPoint.from_dict(fitting[-1])
+
+
+@dataclass
+class CascadeResult:
+    """One request (or subproblem) through the cascade, as `ask` and `serve` report it."""
+
+    query_id: str
+    answer: Answer
+    models_run: list[str]
+    steps: list[tuple[str, list[Verdict]]] = field(default_factory=list)  # (model, verdicts on its answer)
+    accepted_by_panel: bool = False
+    fallback: bool = False  # the last candidate failed: this is the best answer already paid for
+    model_cost_usd: float = 0.0
+    judge_cost_usd: float = 0.0
+    router_cost_usd: float = 0.0
+    path: str = ""
+
+    @property
+    def cost_usd(self) -> float:
+        return self.model_cost_usd + self.judge_cost_usd + self.router_cost_usd
 
 
 @dataclass
@@ -87,66 +174,96 @@ class AskResult:
     def cost_usd(self) -> float:
         return self.decomposition_cost_usd + sum(r.cost_usd for _, _, r in self.parts)
 
+    @property
+    def ok(self) -> bool:
+        return all(r.answer.ok for _, _, r in self.parts)
+
 
 class EMAFusionSystem:
-    def __init__(self, config: Config, router, client: LLMClient):
-        self.config, self.router, self.client = config, router, client
+    def __init__(self, config: Config, method: EMAFusion, point: OperatingPoint, client: LLMClient):
+        self.config, self.method, self.point, self.client = config, method, point, client
         self.executor = PoolExecutor(client, config)
-        judges = [LLMJudge(client, name, max_tokens=200) for name in config.cascade.judges]
-        self.panel = Panel(judges, rule=config.cascade.rule) if judges else None
         self.decomposer = Decomposer(client, config.decompose_with) if config.decompose_with else None
+        # LLM judges call through this system's client (its budget): handed to the method per call
+        self.judges = {j.name: j for j in (LLMJudge(client, name, max_tokens=200) for name in config.cascade.llm_judges)}
+
+    def with_client(self, client: LLMClient) -> "EMAFusionSystem":
+        """The same fitted system over another client (e.g. one request's budget view)."""
+        return EMAFusionSystem(self.config, self.method, self.point, client)
 
     @classmethod
-    def build(cls, config: Config, client: LLMClient | None = None, encoder=None) -> "EMAFusionSystem":
-        """Fit the configured router on the suite's fit split (seconds, from the shipped embeddings)."""
-        from .evaluation import FitData, Harness
-        from .evaluation.emafusion import fit_parts
+    def build(cls, config: Config, client: LLMClient | None = None, encoder=None,
+              config_dir: Path | None = None) -> "EMAFusionSystem":
+        """Load the fitted method the config names (`fitted:`), else fit it (a few seconds)."""
         from .features import default_encoder
 
-        suite, families = _pool_suite(load_builtin(config.fit_suite), config)
         encoder = encoder or default_encoder()
-        harness = Harness(suite, encoder, seeds=[config.fit_seed], policies=lambda s, sc: [])
-        fit = harness.views(config.fit_seed)["fit"]
-        data = FitData(fit, harness.scorer.scores(fit.query_ids), harness.scorer.costs(fit.query_ids))
-        parts = fit_parts(data, families, encoder=encoder)
-        spec = config.router
-        taxonomy, learned = parts.taxonomy, parts.learned
-        taxonomy.tau_c, taxonomy.tau_fam, taxonomy.max_candidates = spec.tau_c, spec.tau_fam, spec.k
-        learned.cost_weight, learned.k = spec.cost_weight, spec.k
-        router = {"taxonomy": taxonomy, "learned": learned, "hybrid": HybridRouter(taxonomy, learned)}[spec.kind]
-        return cls(config, router, client or make_client(config))
+        method = load_fitted(config, encoder) if config.fitted else fit_method(config, encoder)
+        return cls(config, method, operating_point(config, config_dir), client or make_client(config))
+
+    def _batch(self, texts: Sequence[str]) -> Batch:
+        return Batch([Query(f"request-{i}", t) for i, t in enumerate(texts)])
 
     def route(self, text: str) -> Route:
-        return self.router.route_batch([Query("request", text)])[0]
-
-    def _answer_part(self, i: int, text: str) -> tuple[str, Route, CascadeResult]:
-        query = Query(f"request-{i}", text)
-        route = self.router.route_batch([query])[0]
-        if not self.config.cascade.enabled or self.panel is None:
-            route = replace(route, candidates=(route.single,))
-            result = Cascade(self.executor, Panel([_Never()]), tau_j=1.0).run(query, route)
-        else:
-            result = Cascade(self.executor, self.panel, tau_j=self.config.cascade.tau_j).run(query, route)
-        return text, route, result
+        return self.method.explain(self._batch([text]), self.point)[0]
 
     def ask(self, text: str) -> AskResult:
-        """Answer a request live: decompose (if configured), route each part, run the judged cascade."""
+        """Answer a request live: decompose (if configured), then route and run the judged cascade on every part
+        as one batch (concurrent calls)."""
         parts, cost = (text,), 0.0
         if self.decomposer is not None:
             d = self.decomposer.split(text)
             parts, cost = d.parts, d.cost_usd
-        answered = [self._answer_part(i, p) for i, p in enumerate(parts)]
-        answers = [r.answer.response or f"[no answer: {r.answer.error}]" for _, _, r in answered]
-        return AskResult(join_answers(tuple(parts), answers), answered, cost)
+        batch = self._batch(parts)
+        routes = self.method.explain(batch, self.point)
+        decision, state = self.method.decide(batch, self.executor, self.point, record=True, judges=self.judges)
+        results = [self._result(state, decision, i, routes[i]) for i in range(len(parts))]
+        answers = [r.answer.response if r.answer.ok else f"[no answer: {r.answer.error}]" for r in results]
+        return AskResult(join_answers(tuple(parts), answers), list(zip(parts, routes, results)), cost)
+
+    def _result(self, state, decision, i: int, route: Route) -> CascadeResult:
+        names = state.model_names
+        run = [names[j] for j in np.flatnonzero(state.ran[i])]
+        order = [m for m in route.candidates if m in run] if self.point.cascade else run
+        final = int(decision.final[i])
+        verdicts: dict[int, list[Verdict]] = {}
+        for row, j, judge, conf, detail in state.verdicts:
+            if row == i:
+                verdicts.setdefault(j, []).append(Verdict(judge, conf, detail))
+        steps = [(m, verdicts.get(names.index(m), [])) for m in order]
+        accepted = self.point.cascade and not decision.fallback[i] and names[final] != route.candidates[-1]
+        model_usd = float((state.cost[i] * state.ran[i]).sum())
+        return CascadeResult(batch_id(state, i), state.answer(i, final), order, steps, bool(accepted),
+                             bool(decision.fallback[i]), model_usd, float(state.judge_cost[i]), 0.0, route.path)
 
 
-class _Never:
-    """A judge for the no-cascade path, where a single candidate answers and nothing is judged."""
+def batch_id(state, i: int) -> str:
+    return state.batch.queries[i].query_id
 
-    name = "none"
 
-    def judge(self, query, answer, paid):  # pragma: no cover - a single candidate is never judged
-        raise AssertionError("a single-candidate route is never judged")
+def operating_point(config: Config, config_dir: Path | None = None) -> OperatingPoint:
+    """The config's operating point: the calibrated one it names, mapped to pool names, else its own knobs."""
+    to_pool = {m.stands_for: m.name for m in config.models}
+    if config.operating_point:
+        doc, point = read_operating_point(config.operating_point, config_dir)
+        if doc.get("suite") != config.fit_suite:
+            raise ConfigError(f"operating_point: calibrated on suite {doc.get('suite')!r}, but fit.suite is "
+                              f"{config.fit_suite!r}")
+        panel = []
+        for name in point.panel:
+            if name.startswith("peer:"):
+                model = name[len("peer:"):]
+                if model not in to_pool:
+                    raise ConfigError(f"operating_point: its judge {name!r} stands for no pool model (add a model "
+                                      f"with stands_for: {model})")
+                name = f"peer:{to_pool[model]}"
+            panel.append(name)
+        panel += [f"llm:{m}" for m in config.cascade.llm_judges]
+        return replace(point, panel=tuple(panel), k=config.router.k)
+    r, c = config.router, config.cascade
+    panel = tuple(c.judges)
+    return OperatingPoint(r.kind, r.tau_c, r.tau_fam, r.cost_weight, r.k, c.enabled and bool(panel), panel, c.rule,
+                          (("*", c.tau_j),))
 
 
 def describe(result: AskResult) -> pd.DataFrame:
@@ -154,9 +271,14 @@ def describe(result: AskResult) -> pd.DataFrame:
     rows = []
     for text, route, r in result.parts:
         verdicts = "; ".join(f"{m}: " + ", ".join(f"{v.judge}={'abstain' if v.confidence is None else f'{v.confidence:.2f}'}"
-                                                   for v in pv.verdicts)
-                             for m, pv in r.steps if pv is not None)
+                                                   for v in vs)
+                             for m, vs in r.steps if vs)
         rows.append(dict(request=text[:60], path=route.path, candidates=" > ".join(route.candidates),
                          models_run=" > ".join(r.models_run), answered_by=r.answer.model, verdicts=verdicts,
-                         model_usd=r.model_cost_usd, judge_usd=r.judge_cost_usd, router_usd=r.router_cost_usd))
+                         fallback=r.fallback, model_usd=r.model_cost_usd, judge_usd=r.judge_cost_usd,
+                         router_usd=r.router_cost_usd))
     return pd.DataFrame(rows)
+
+
+__all__ = ["AskResult", "CascadeResult", "EMAFusionSystem", "ErrorKind", "PoolExecutor", "describe", "make_client",
+           "operating_point", "pool_suite", "read_operating_point", "write_operating_points"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emafusion_core.evaluation import (FitData, Harness, KNNRouter, Scorer, ThresholdCascade, budget_frontier,
+from emafusion_core.evaluation import (Harness, KNNRouter, Scorer, ThresholdCascade, budget_frontier,
                                        choose_hyper, select_by_budget)
 from emafusion_core.evaluation.budget import calibrate_budgets
 from emafusion_core.features import HashingEncoder
@@ -75,7 +75,7 @@ def test_budget_picks_the_best_calibrate_knob_within_budget(bench):
     views = harness.views(0)
     fit, cal, test = views["fit"], views["calibrate"], views["test"]
     policy = ThresholdCascade()
-    policy.fit(FitData(fit, harness.scorer.scores(fit.query_ids), harness.scorer.costs(fit.query_ids)), cal)
+    policy.fit(harness.fit_data(fit), cal)
     single = harness.scorer.costs(cal.query_ids).mean(axis=0)
     c_range = (single.min(), single.max())
     sweep = choose_hyper(policy, cal, harness.scorer, c_range)

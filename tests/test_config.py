@@ -18,7 +18,7 @@ def _doc():
 def test_example_config_loads():
     config = load_config(EXAMPLE)
     assert [m.name for m in config.models] == ["small", "large"]
-    assert config.router.kind == "hybrid" and config.cascade.judges == ("small",)
+    assert config.router.kind == "hybrid" and config.cascade.judges == ("verifier", "llm:small") and config.cascade.llm_judges == ["small"]
 
 
 @pytest.mark.parametrize("edit, key", [
@@ -60,11 +60,11 @@ def test_bad_yaml_and_missing_file_are_clear(tmp_path):
 
 
 def test_stands_for_must_name_a_model_of_the_suite(routerbench):
-    from emafusion_core.system import _pool_suite
+    from emafusion_core.system import pool_suite
 
     doc = _doc()
     doc["models"][0]["stands_for"] = "gpt-5"
-    with pytest.raises(ConfigError, match=r"models\[small\].stands_for"):
-        _pool_suite(routerbench, parse_config(doc))
-    suite, families = _pool_suite(routerbench, load_config(EXAMPLE))
+    with pytest.raises(ConfigError, match=r"models\[0\].stands_for"):  # the key path as the file writes it
+        pool_suite(routerbench, parse_config(doc))
+    suite = pool_suite(routerbench, load_config(EXAMPLE))
     assert suite.model_names == ["small", "large"] and len(suite.queries) == 3164

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from emafusion_core.evaluation.cascade_replay import PanelInputs
-from emafusion_core.evaluation.judge_diagnostics import ece, judge_report, verdict_table
+from emafusion_core.evaluation.judge_diagnostics import ece, judge_report
 
 
 def test_ece_of_a_calibrated_and_an_overconfident_judge():
@@ -20,11 +20,9 @@ def test_ece_of_a_calibrated_and_an_overconfident_judge():
 
 
 def test_judge_report_counts_abstentions_and_agreement():
-    inputs = PanelInputs(verifier=np.array([[0.9, 0.2], [0.8, 0.6]]),
-                         agreement={1: np.array([[1.0, np.nan], [0.0, np.nan]])},
-                         has_answer=np.array([[True, True], [True, False]]), costs=np.zeros((2, 2)))
-    table = verdict_table(inputs, [1], ["a", "b"], np.array([[1.0, 0.0], [0.0, 1.0]]))
-    assert len(table) == 3  # the missing answer is not graded
+    # three graded answers (a missing answer is not in the table): a on q0 (right), b on q0 (wrong), a on q1 (wrong)
+    table = pd.DataFrame({"query": [0, 0, 1], "model": ["a", "b", "a"], "right": [True, False, False],
+                          "verifier": [0.9, 0.2, 0.8], "peer:b": [1.0, np.nan, 0.0]})
     report, pairs = judge_report(table)
     by = report.set_index("judge")
     assert by.loc["verifier", "accuracy"] == pytest.approx(2 / 3)  # 0.9 right, 0.2 wrong->right, 0.8 wrong

@@ -1,20 +1,17 @@
-"""EMAFusion in the replay harness: the vectorised cascade equals the per-query Cascade, decisions never
-depend on held-out scores, and the six variants run end to end on a suite that brings its own labels."""
+"""EMAFusion in the replay harness: decisions never depend on held-out scores, the six variants run end to end
+on a suite that brings its own labels, the hybrid switch routes familiar queries by taxonomy and the rest by
+the learned router, and calibration on a TrainingSet gives the harness's operating points."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from emafusion_core.cascade import Cascade
-from emafusion_core.data import Suite
-from emafusion_core.evaluation import Harness, ReplayExecutor, queries_of
-from emafusion_core.evaluation.cascade_replay import PanelInputs, cascade_decision
+from emafusion_core.data import Suite, make_splits, split_ids, training_set
+from emafusion_core.evaluation import Harness
 from emafusion_core.evaluation.emafusion import EMAFusionPolicy, emafusion_policies
 from emafusion_core.features import HashingEncoder
-from emafusion_core.judges import Panel, PeerAgreementJudge, TableJudge
-from emafusion_core.judges.extract import agreement
-from emafusion_core.routing import Route
+from emafusion_core.method import EMAFusion, OperatingPoint
 
 MODELS = ["m0", "m1", "m2", "m3"]
 COSTS = [0.001, 0.002, 0.004, 0.01]
@@ -39,34 +36,6 @@ def synthetic_suite(n=240, seed=0, label_columns=True) -> Suite:
                           response="A" if right[m] else rng.choice(["B", "C"])))
     models = pd.DataFrame({"model": MODELS, "family": ["f0", "f1", "f2", "f3"]})
     return Suite.from_tables("synthetic", pd.DataFrame(q), pd.DataFrame(o), models)
-
-
-def test_vectorised_cascade_matches_per_query_cascade():
-    suite = synthetic_suite(60)
-    ex = ReplayExecutor(suite)
-    queries = queries_of(suite, suite.query_ids)
-    rng = np.random.default_rng(3)
-    n, m = len(queries), len(MODELS)
-    verifier = rng.uniform(0, 1, (n, m))
-    has = np.ones((n, m), bool)
-    costs = np.array([[ex.run(q, mm).cost_usd for mm in MODELS] for q in queries])
-    peers = [1, 2]
-    agree = {p: np.array([[agreement("multiple_choice", ex.run(q, a).response, ex.run(q, MODELS[p]).response)
-                           if j != p else np.nan for j, a in enumerate(MODELS)] for q in queries]) for p in peers}
-    cands = np.array([(sorted(rng.choice(m, size=rng.integers(1, 4), replace=False).tolist()) + [-1] * 3)[:3]
-                      for _ in range(n)])
-    tau = 0.55
-    fast = cascade_decision(cands, PanelInputs(verifier, agree, has, costs), ["verifier", *peers], tau)
-    table = TableJudge("verifier", {(q.query_id, mm): verifier[i, j] for i, q in enumerate(queries)
-                                    for j, mm in enumerate(MODELS)}, calls_per_verdict=1)
-    panel = Panel([table] + [PeerAgreementJudge(ex, MODELS[p]) for p in peers])
-    for i, q in enumerate(queries):
-        route = Route(tuple(MODELS[j] for j in cands[i] if j >= 0), "test")
-        slow = Cascade(ex, panel, tau_j=tau).run(q, route)
-        assert MODELS[fast.final[i]] == slow.answer.model, i
-        assert fast.judge_cost[i] == pytest.approx(slow.judge_cost_usd), i
-        assert (costs[i] * fast.ran[i]).sum() == pytest.approx(slow.model_cost_usd), i
-        assert fast.judge_calls[i] == slow.judge_calls, i
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +63,9 @@ def test_decisions_do_not_depend_on_held_out_scores():
     a, b = synthetic_suite(seed=0), synthetic_suite(seed=0)
     # permute the scores of every query: fit labels change too, so compare a policy fitted on the SAME fit
     # data and evaluated on test views whose score column differs
-    from emafusion_core.evaluation.context import FitData
     h = Harness(a, HashingEncoder(256), seeds=[0])
     views = h.views(0)
-    fit = FitData(views["fit"], h.scorer.scores(views["fit"].query_ids), h.scorer.costs(views["fit"].query_ids))
+    fit = h.fit_data(views["fit"])
     policy = EMAFusionPolicy("hybrid", True, {m: m for m in MODELS})
     policy.fit(fit, views["calibrate"])
     knob = policy.knobs(policy.hypers()[0])[5]
@@ -127,35 +95,62 @@ def test_budget_explorer_picks_on_calibrate_and_caches():
     dear = ex.at_budget(ex.budgets[-1])
     assert cheap.chosen_on == "calibrate" and dear.cost_usd >= cheap.cost_usd
     table = ex.sweep.table()
-    chosen_cal_cost = table.loc[[ex.knobs.index(cheap.knob)], "cost_usd"].iloc[0]
+    index = [k.values() for k in ex.knobs].index(cheap.knob)
+    chosen_cal_cost = table.loc[index, "cost_usd"]
     assert chosen_cal_cost <= ex.budgets[0] * (1 + 1e-9) or chosen_cal_cost == table["cost_usd"].min()
-    hand = ex.at_knob(ex.knobs[-1])
-    assert hand.chosen_on == "hand" and hand.budget_usd is None
+    hand = ex.at_knob(ex.knobs[-1].values())  # the dial's values, as sliders give them
+    assert hand.chosen_on == "hand" and hand.budget_usd is None and hand.knob == ex.knobs[-1].values()
     assert abs(hand.shares.sum() - 1.0) < 1e-9
-    assert ex.at_knob(ex.knobs[-1]).seconds < 0.05  # cached: a slider move costs nothing
+    calls = []
+    decide = ex.policy.decide
+    ex.policy.decide = lambda *a: calls.append(a) or decide(*a)
+    again = ex.at_knob(ex.knobs[-1].values())
+    assert calls == [] and again.accuracy == hand.accuracy  # a slider moved back costs no re-decision
 
 
-def test_replayed_hybrid_routes_exactly_like_the_deployable_hybrid_router():
-    """One pipeline: the harness's vectorised hybrid decision equals HybridRouter.route_batch built from the
-    same fitted parts (TaxonomyRouter + LearnedRouter) on the same test queries."""
-    from emafusion_core.evaluation.context import FitData
-    from emafusion_core.hybrid import HybridRouter
-
+@pytest.fixture(scope="module")
+def fitted():
     suite = synthetic_suite()
-    encoder = HashingEncoder(256)
-    harness = Harness(suite, encoder, seeds=[0])
-    views = harness.views(0)
-    fit = FitData(views["fit"], harness.scorer.scores(views["fit"].query_ids), harness.scorer.costs(views["fit"].query_ids))
-    policy = EMAFusionPolicy("hybrid", False, {m: m for m in MODELS}, encoder=encoder)
-    policy.fit(fit, views["calibrate"])
-    test = views["test"]
-    for knob in policy.knobs(None)[::17]:
-        tau_fam, tau_c, lam = knob
-        cands, primary, path = policy.route(test, knob)
-        taxonomy, learned = policy.parts.taxonomy, policy.parts.learned
-        taxonomy.tau_c, taxonomy.tau_fam, learned.cost_weight = tau_c, tau_fam, lam
-        routes = HybridRouter(taxonomy, learned).route_batch(test.queries)
-        for i, route in enumerate(routes):
-            assert route.candidates == tuple(MODELS[j] for j in cands[i] if j >= 0), (knob, i)
-            assert route.primary == MODELS[primary[i]], (knob, i)
-            assert (route.path == "taxonomy") == bool(path[i]), (knob, i)
+    enc = HashingEncoder(256)
+    splits = make_splits(suite.queries, suite.name, 0)
+    sets = {}
+    for part in ("fit", "calibrate", "test"):
+        ids = list(split_ids(splits, part))
+        sets[part] = training_set(suite, ids, split=part, embeddings=enc.encode(suite.queries.set_index("query_id")
+                                                                       .loc[ids, "question"].tolist()), seed=0)
+    return EMAFusion().fit(sets["fit"]), sets
+
+
+def test_the_one_hybrid_switch_sends_familiar_queries_to_taxonomy_and_the_rest_to_learned(fitted):
+    method, sets = fitted
+    batch = sets["test"].view
+    for tau_fam in (0.0, 0.6, 0.9, 1.01):
+        point = OperatingPoint("hybrid", tau_c=0.5, tau_fam=tau_fam, cost_weight=0.05, k=2, cascade=False, panel=())
+        cands, primary, taxonomy_path = method.route(batch, point)
+        t_cands, t_primary, _ = method.route(batch, OperatingPoint("taxonomy", tau_c=0.5, k=2, cascade=False, panel=()))
+        l_cands, l_primary, _ = method.route(batch, OperatingPoint("learned", cost_weight=0.05, k=2, cascade=False,
+                                                                   panel=()))
+        np.testing.assert_array_equal(cands[taxonomy_path], t_cands[taxonomy_path])
+        np.testing.assert_array_equal(cands[~taxonomy_path], l_cands[~taxonomy_path])
+        np.testing.assert_array_equal(primary, np.where(taxonomy_path, t_primary, l_primary))
+        routes = method.explain(batch, point)
+        assert [r.path == "learned" for r in routes] == (~taxonomy_path).tolist()
+        assert [r.candidates for r in routes] == [tuple(MODELS[j] for j in row if j >= 0) for row in cands]
+        if tau_fam > 1:
+            assert not taxonomy_path.any()  # nothing is that familiar
+
+
+def test_method_calibration_gives_the_harness_operating_points(fitted):
+    """EMAFusion.calibrate on a TrainingSet and the harness's calibration of the same variant choose the same
+    operating point for every budget (one implementation, two callers)."""
+    method, sets = fitted
+    points = method.calibrate(sets["calibrate"], "hybrid", True, n_budgets=6)
+    suite = synthetic_suite()
+    result = Harness(suite, HashingEncoder(256), seeds=[0], n_budgets=6,
+                     policies=lambda s, sc: [EMAFusionPolicy("hybrid", True)]).run()
+    from_harness = result.runs[0].info["operating_points"]
+    assert [p.budget_usd for p in points] == pytest.approx([b for b, _ in from_harness])
+    assert [p.values() for p in points] == [k.values() for _, k in from_harness]
+    assert [p.panel for p in points] == [k.panel for _, k in from_harness]
+    round_trip = [OperatingPoint.from_dict(p.to_dict()) for p in points]
+    assert round_trip == points

@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emafusion_core.cascade import Cascade, threshold_for
-from emafusion_core.execution import Answer, Query
-from emafusion_core.judges import (Calibrator, LLMJudge, LearnedVerifier, Panel, PeerAgreementJudge, TableJudge,
-                                   Verdict, aggregate, parse_rating)
+from emafusion_core.cascade import State, run_cascade, thresholds
+from emafusion_core.execution import Answer, Batch, ErrorKind, Query
+from emafusion_core.judges import (Calibrator, LLMJudge, LearnedVerifier, Panel, PeerAgreementJudge, aggregate,
+                                   judge_answer, parse_rating)
 from emafusion_core.judges.extract import agreement, extract_choice, extract_number
 from emafusion_core.llm import LLMClient, Pricer
-from emafusion_core.routing import Route
 
 
 class DictExecutor:
@@ -23,16 +22,19 @@ class DictExecutor:
     def run(self, query, model):
         self.runs.append((query.query_id, model))
         response, cost = self.table[(query.query_id, model)]
-        return Answer(query.query_id, model, response, cost, error=None if response is not None else "failed")
+        return Answer(query.query_id, model, response, cost,
+                      error_kind=None if response is not None else ErrorKind.PROVIDER)
 
 
 class ConstJudge:
+    """Confidence `conf` for every answer (or conf(model name)), charging `cost` per verdict."""
+
     def __init__(self, name, conf, cost=0.0):
         self.name, self.conf, self.cost = name, conf, cost
 
-    def judge(self, query, answer, paid):
-        c = self.conf(answer) if callable(self.conf) else self.conf
-        return Verdict(self.name, c, self.cost, 1 if self.cost else 0)
+    def judge_rows(self, state, rows, models):
+        state.charge_judge(rows, self.cost, 1 if self.cost else 0)
+        return np.array([self.conf(state.model_names[j]) if callable(self.conf) else self.conf for j in models], float)
 
 
 Q = Query("q1", "Which is a planet?\nA) Sun\nB) Mars\nAnswer:", answer_format="multiple_choice")
@@ -58,14 +60,87 @@ def test_agreement_per_format():
     assert agreement("code", same, same) == 1.0
 
 
-def test_peer_judge_reuses_paid_answers_and_hands_back_what_it_bought():
-    ex = DictExecutor({("q1", "peer"): ("B", 0.01)})
-    judge = PeerAgreementJudge(ex, "peer")
-    cand = Answer("q1", "cheap", "B", 0.001)
-    v = judge.judge(Q, cand, {})
-    assert v.confidence == 1.0 and v.cost_usd == 0.01 and v.calls == 1 and v.new_answers[0].model == "peer"
-    v2 = judge.judge(Q, Answer("q1", "cheap", "A", 0.001), {"peer": v.new_answers[0]})
-    assert v2.confidence == 0.0 and v2.cost_usd == 0.0 and ex.runs == [("q1", "peer")]
+def run(table, names, cands, panel, tau, task_types=None, queries=(Q,)):
+    """The cascade on a batch of queries whose candidates are `cands` (names, cheapest first)."""
+    ex = DictExecutor(table)
+    state = State(Batch(list(queries)), list(names), ex, record=True)
+    idx = np.array([[names.index(c) for c in row] for row in cands])
+    d = run_cascade(state, idx, panel, thresholds(tau, len(idx), idx.shape[1], task_types))
+    return d, state, ex
+
+
+NAMES = ["cheap", "mid", "dear"]
+TABLE = {("q1", "cheap"): ("B", 0.001), ("q1", "mid"): ("B", 0.003), ("q1", "dear"): ("A", 0.01)}
+
+
+def test_cascade_accepts_confident_cheap_answer():
+    panel = Panel([ConstJudge("j1", 0.9, cost=0.0005), ConstJudge("j2", 0.9)])
+    d, state, ex = run(TABLE, NAMES, [NAMES], panel, 0.7)
+    assert d.final.tolist() == [0] and d.ran[0].tolist() == [True, False, False]
+    assert state.cost[0, 0] == 0.001 and d.judge_cost[0] == 0.0005 and ex.runs == [("q1", "cheap")]
+
+
+def test_cascade_escalates_and_last_answers_unconditionally():
+    panel = Panel([ConstJudge("j1", 0.1, cost=0.0005), ConstJudge("j2", 0.1)])
+    d, state, ex = run(TABLE, NAMES, [NAMES], panel, 0.7)
+    assert d.final.tolist() == [2] and d.ran[0].all()
+    assert d.judge_cost[0] == pytest.approx(0.001)  # two judged steps: the last answer is not judged
+    assert {m for _, m, *_ in state.verdicts} == {0, 1}
+
+
+def test_cascade_threshold_per_task_type_and_per_step():
+    panel = Panel([ConstJudge("j", 0.6)])
+    assert run(TABLE, NAMES, [NAMES], panel, {"knowledge_qa": 0.5, "*": 0.9}, ["knowledge_qa"])[0].final[0] == 0
+    assert run(TABLE, NAMES, [NAMES], panel, {"math": 0.5, "*": 0.9}, ["knowledge_qa"])[0].final[0] == 2
+    assert run(TABLE, NAMES, [NAMES], panel, (0.9, 0.5))[0].final[0] == 1  # FrugalGPT: one threshold per stage
+    with pytest.raises(ValueError, match="default"):
+        thresholds({"math": 0.5}, 1, 3)
+
+
+def test_failed_candidate_is_escalated_without_judging():
+    table = {("q1", "cheap"): (None, 0.0), ("q1", "dear"): ("A", 0.01)}
+    d, state, _ = run(table, ["cheap", "dear"], [["cheap", "dear"]], Panel([ConstJudge("j", 1.0)]), 0.5)
+    assert d.final[0] == 1 and state.verdicts == []
+
+
+def test_failed_last_candidate_falls_back_to_the_best_paid_answer():
+    table = {("q1", "cheap"): ("B", 0.001), ("q1", "mid"): ("C", 0.003), ("q1", "dear"): (None, 0.01)}
+    conf = {"cheap": 0.4, "mid": 0.2}
+    d, state, _ = run(table, NAMES, [NAMES], Panel([ConstJudge("j", lambda m: conf[m])]), 0.9)
+    assert d.final[0] == 0 and d.fallback[0]  # cheap was trusted more than mid; dear's call failed
+    assert d.ran[0].all() and state.failed[0, 2]
+    table[("q1", "cheap")] = (None, 0.001)
+    table[("q1", "mid")] = (None, 0.003)
+    d, _, _ = run(table, NAMES, [NAMES], Panel([ConstJudge("j", 0.2)]), 0.9)
+    assert d.final[0] == 2 and not d.fallback[0]  # nothing to fall back on: the failed answer stands
+
+
+def test_peer_answer_is_not_paid_twice_when_cascade_reaches_the_peer():
+    table = {("q1", "cheap"): ("A", 0.001), ("q1", "dear"): ("B", 0.01)}
+    d, state, ex = run(table, ["cheap", "dear"], [["cheap", "dear"]], Panel([PeerAgreementJudge("dear")]), 0.5)
+    assert d.final[0] == 1 and ex.runs.count(("q1", "dear")) == 1
+    assert d.ran[0].tolist() == [True, False]  # dear was bought by the judge, so it is judge cost, once
+    assert d.judge_cost[0] == 0.01 and d.judge_calls[0] == 1
+
+
+def test_peer_judge_agrees_abstains_on_itself_and_on_unreadable_answers():
+    table = {("q1", "cheap"): ("B", 0.001), ("q1", "mid"): ("I do not know", 0.002), ("q1", "dear"): ("B)", 0.01)}
+    state = State(Batch([Q]), NAMES, DictExecutor(table))
+    for j in range(3):
+        state.buy(np.array([0]), j)
+    judge = PeerAgreementJudge("dear")
+    assert judge.judge_rows(state, np.array([0]), np.array([0]))[0] == 1.0
+    assert np.isnan(judge.judge_rows(state, np.array([0]), np.array([2]))[0])  # the candidate is the peer
+    assert np.isnan(judge.judge_rows(state, np.array([0]), np.array([1]))[0])  # no letter to compare
+    assert state.judge_cost[0] == 0.0  # dear was already paid for
+
+
+def test_batched_cascade_decides_each_query_on_its_own():
+    q2 = Query("q2", "Which is a star?\nA) Sun\nB) Mars\nAnswer:", answer_format="multiple_choice")
+    table = {**TABLE, ("q2", "cheap"): ("A", 0.001), ("q2", "mid"): ("A", 0.002), ("q2", "dear"): ("A", 0.01)}
+    judge = PeerAgreementJudge("mid")
+    d, state, _ = run(table, NAMES, [["cheap", "dear"], ["cheap", "dear"]], Panel([judge]), 0.5, queries=(Q, q2))
+    assert d.final.tolist() == [0, 0] and d.judge_cost.tolist() == [0.003, 0.002]
 
 
 @pytest.mark.parametrize("text, rating", [("Good answer. [[8]]", 8.0), ("Rating: 3", 3.0), ("[[10]] ... [[6]]", 8.0),
@@ -108,53 +183,32 @@ def test_calibrator_learns_which_judge_to_trust():
     assert p[0] > 0.8 and p[1] < 0.2
 
 
-def _cascade_setup(cheap_conf):
-    table = {("q1", "cheap"): ("B", 0.001), ("q1", "mid"): ("B", 0.003), ("q1", "dear"): ("A", 0.01)}
-    ex = DictExecutor(table)
-    panel = Panel([ConstJudge("j1", cheap_conf, cost=0.0005), ConstJudge("j2", cheap_conf)])
-    return ex, panel, Route(("cheap", "mid", "dear"), "test", 0.0002, {"labels": {"task_type": "knowledge_qa"}})
+def test_llm_judge_rates_and_abstains_on_garbage():
+    client, model = _judge_client("Correct and clear. [[9]]")
+    v, cost = judge_answer(LLMJudge(client, model), Q, Answer("q1", "m", "B", 0.0))
+    assert v.confidence == pytest.approx(0.9) and cost > 0
+    client, model = _judge_client("I refuse to grade.")
+    v, cost = judge_answer(LLMJudge(client, model), Q, Answer("q1", "m", "B", 0.0))
+    assert v.abstained and cost > 0 and v.detail == "unparseable"
 
 
-def test_cascade_accepts_confident_cheap_answer():
-    ex, panel, route = _cascade_setup(0.9)
-    r = Cascade(ex, panel, tau_j=0.7).run(Q, route)
-    assert r.models_run == ["cheap"] and r.accepted_by_panel and r.answer.model == "cheap"
-    assert r.model_cost_usd == 0.001 and r.judge_cost_usd == 0.0005 and r.router_cost_usd == 0.0002
-    assert r.cost_usd == pytest.approx(0.0017)
+def test_aggregation_rules():
+    conf = np.array([[0.9, 0.2, np.nan], [np.nan, np.nan, np.nan], [0.6, 0.7, 0.8]])
+    np.testing.assert_allclose(aggregate(conf, "mean"), [0.55, np.nan, 0.7])
+    np.testing.assert_allclose(aggregate(conf, "majority"), [0.5, np.nan, 1.0])
+    np.testing.assert_allclose(aggregate(conf, "unanimity"), [0.2, np.nan, 0.6])
+    with pytest.raises(ValueError):
+        aggregate(conf, "median")
 
 
-def test_cascade_escalates_and_last_answers_unconditionally():
-    ex, panel, route = _cascade_setup(0.1)
-    r = Cascade(ex, panel, tau_j=0.7).run(Q, route)
-    assert r.models_run == ["cheap", "mid", "dear"] and not r.accepted_by_panel
-    assert r.answer.model == "dear" and r.steps[-1][1] is None  # the last is not judged
-    assert r.judge_cost_usd == pytest.approx(0.001)  # two judged steps
-    # a shorter cascade keeps the router's last resort: cheap, then straight to dear
-    assert Cascade(ex, panel, tau_j=0.7, max_candidates=2).run(Q, route).models_run == ["cheap", "dear"]
-
-
-def test_cascade_threshold_per_task_type():
-    ex, panel, route = _cascade_setup(0.6)
-    assert Cascade(ex, panel, tau_j={"knowledge_qa": 0.5, "*": 0.9}).run(Q, route).models_run == ["cheap"]
-    assert Cascade(ex, panel, tau_j={"math": 0.5, "*": 0.9}).run(Q, route).models_run == ["cheap", "mid", "dear"]
-    with pytest.raises(ValueError, match="default"):
-        threshold_for({"math": 0.5}, "coding")
-
-
-def test_failed_candidate_is_escalated_without_judging():
-    table = {("q1", "cheap"): (None, 0.0), ("q1", "dear"): ("A", 0.01)}
-    panel = Panel([ConstJudge("j", 1.0)])
-    r = Cascade(DictExecutor(table), panel, tau_j=0.5).run(Q, Route(("cheap", "dear"), "t"))
-    assert r.answer.model == "dear" and r.steps[0][1] is None
-
-
-def test_peer_answer_is_not_paid_twice_when_cascade_reaches_the_peer():
-    table = {("q1", "cheap"): ("A", 0.001), ("q1", "dear"): ("B", 0.01)}
-    ex = DictExecutor(table)
-    panel = Panel([PeerAgreementJudge(ex, "dear")])
-    r = Cascade(ex, panel, tau_j=0.5).run(Q, Route(("cheap", "dear"), "t"))
-    assert r.answer.model == "dear" and ex.runs.count(("q1", "dear")) == 1
-    assert r.model_cost_usd == 0.001 and r.judge_cost_usd == 0.01
+def test_calibrator_learns_which_judge_to_trust():
+    rng = np.random.default_rng(0)
+    correct = rng.integers(0, 2, 400)
+    good = np.clip(correct * 0.8 + rng.normal(0.1, 0.1, 400), 0, 1)  # informative judge
+    noise = rng.uniform(0, 1, 400)  # useless judge
+    cal = Calibrator().fit(np.stack([good, noise], 1), correct)
+    p = cal.predict(np.array([[0.9, 0.1], [0.1, 0.9]]))
+    assert p[0] > 0.8 and p[1] < 0.2
 
 
 def test_learned_verifier_reads_text_only_and_learns():
@@ -165,20 +219,12 @@ def test_learned_verifier_reads_text_only_and_learns():
                                                                    np.array(labels, float)[:, None])
     p = v.predict("m", v.query_features(["what is 3 plus 3"] * 2), ["right answer", "wrong guess"])
     assert p[0] > 0.8 and p[1] < 0.2
-    verdict = v.judge(Query("x", "what is 3 plus 3"), Answer("x", "m", "right answer", 0.0), {})
-    assert verdict.confidence > 0.8 and verdict.cost_usd == 0.0 and v.calls == 1
-
-
-def test_table_judge_looks_up_and_fails_loudly_on_a_gap():
-    j = TableJudge("t", {("q1", "m"): 0.7})
-    assert j.judge(Q, Answer("q1", "m", "B", 0.0), {}).confidence == 0.7
-    with pytest.raises(KeyError, match="no precomputed verdict"):
-        j.judge(Q, Answer("q1", "other", "B", 0.0), {})
+    verdict, cost = judge_answer(v, Query("x", "what is 3 plus 3"), Answer("x", "m", "right answer", 0.0))
+    assert verdict.confidence > 0.8 and cost == 0.0 and v.calls == 1
 
 
 def test_verifier_abstains_on_missing_answer_or_unknown_model():
     v = LearnedVerifier(query_bits=8, answer_bits=8).fit(["m"], ["q a", "q b", "q c", "q d"],
                                                           {"m": ["x", "y", "x", "y"]}, np.array([[1.0], [0.0], [1.0], [0.0]]))
-    assert v.judge(Q, Answer("q1", "m", None, 0.0, error="failed"), {}).abstained
-    unknown = v.judge(Q, Answer("q1", "other-model", "B", 0.0), {})
-    assert unknown.abstained and "other-model" in unknown.detail
+    assert judge_answer(v, Q, Answer("q1", "m", None, 0.0, error_kind=ErrorKind.PROVIDER))[0].abstained
+    assert judge_answer(v, Q, Answer("q1", "other-model", "B", 0.0))[0].abstained

@@ -13,7 +13,7 @@ import torch
 from emafusion_core.data import Suite, make_splits, split_ids
 from emafusion_core.execution import Query
 from emafusion_core.features import HashingEncoder
-from emafusion_core.learned import LearnedRouter, TrainConfig, as_mask, fit_on_suite, select_top_k
+from emafusion_core.learned import LearnedRouter, TrainConfig, as_mask, select_top_k
 
 MODELS = ["a", "c", "b"]
 COSTS = {"a": 0.001, "c": 0.004, "b": 0.01}
@@ -232,7 +232,12 @@ def synthetic_suite(n: int = 200) -> Suite:
     return Suite.from_tables("syn", queries, outcomes, pd.DataFrame({"model": MODELS, "family": MODELS}))
 
 
-def test_fit_on_suite_never_reads_test_scores():
+def test_fitting_the_method_never_reads_test_scores():
+    """The one way to fit the learned router (EMAFusion.fit on the fit split's TrainingSet) cannot see a test
+    score or cost: flipping them leaves the fitted router's predictions unchanged."""
+    from emafusion_core.data import training_set
+    from emafusion_core.method import EMAFusion
+
     suite = synthetic_suite()
     splits = make_splits(suite.queries, suite.name, 0)
     test = set(split_ids(splits, "test"))
@@ -242,9 +247,16 @@ def test_fit_on_suite_never_reads_test_scores():
     flipped.loc[on_test, "cost_usd"] *= 100
     other = Suite.from_tables("syn", suite.queries, flipped, suite.models)
     texts = suite.queries["question"].tolist()
-    r1 = fit_on_suite(suite, splits, HashingEncoder(128), **FAST)
-    r2 = fit_on_suite(other, splits, HashingEncoder(128), **FAST)
-    assert r1.model_names == suite.model_names == ["a", "c", "b"]
-    assert np.array_equal(r1.predict_scores(texts), r2.predict_scores(texts))
-    assert np.array_equal(r1.model_costs, r2.model_costs)
-    assert r1.config == TrainConfig(**FAST)  # the options reached training
+    enc = HashingEncoder(128)
+    fit_ids = list(split_ids(splits, "fit"))
+    labels = {"task_type": "math", "complexity": "medium", "domain": "stem", "io_format": "free_text"}
+    fitted = []
+    for s in (suite, other):
+        s = Suite.from_tables("syn", s.queries.assign(**labels), s.outcomes, s.models)
+        fit = training_set(s, fit_ids, embeddings=enc.encode(s.queries.set_index("query_id").loc[fit_ids, "question"]
+                                                             .tolist()))
+        fitted.append(EMAFusion().fit(fit))
+    x = enc.encode(texts)
+    assert fitted[0].model_names_ == suite.model_names == ["a", "c", "b"]
+    assert np.array_equal(fitted[0].learned_.predict_from_embeddings(x), fitted[1].learned_.predict_from_embeddings(x))
+    assert np.array_equal(fitted[0].unit_cost_, fitted[1].unit_cost_)

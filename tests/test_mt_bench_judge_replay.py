@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from emafusion_core.evaluation import ReplayExecutor, queries_of
-from emafusion_core.judges import LLMJudge, seed_recorded_verdicts
+from emafusion_core.judges import LLMJudge, judge_answer, seed_recorded_verdicts
 from emafusion_core.llm import LLMClient, Pricer, ReplayMiss
 
 
@@ -16,13 +16,13 @@ def test_recorded_verdicts_replay_through_the_llm_judge(routellm):
     judge = LLMJudge(client, "gpt-4")
     written = seed_recorded_verdicts(judge, client.cache, mt.queries, mt.outcomes, mt.judgments, 10.0, 30.0)
     assert written == 160  # 80 questions x 2 models
-    ex = ReplayExecutor(mt)
+    ex = ReplayExecutor.for_suite(mt)
     confidences, scores, costs = [], [], []
     for q in queries_of(mt, mt.query_ids):
         for model in mt.model_names:
-            v = judge.judge(q, ex.run(q, model), {})
+            v, cost = judge_answer(judge, q, ex.run(q, model))
             confidences.append(v.confidence)
-            costs.append(v.cost_usd)
+            costs.append(cost)
             scores.append(float(mt.scores.loc[q.query_id, model]))
     # the judge parsed the recorded ratings itself: its confidence equals the source's rescaled score
     np.testing.assert_allclose(confidences, scores, atol=1e-9)
@@ -35,5 +35,5 @@ def test_an_answer_without_recorded_verdict_is_a_replay_miss_not_a_guess(routell
     q = queries_of(routellm, routellm.query_ids[:1])[0]
     from emafusion_core.execution import Answer
 
-    v = judge.judge(q, Answer(q.query_id, "m", "an answer nobody judged", 0.0), {})
+    v, _ = judge_answer(judge, q, Answer(q.query_id, "m", "an answer nobody judged", 0.0))
     assert v.abstained and v.detail == ReplayMiss.kind

@@ -47,7 +47,7 @@ def _walk(obj, seen=None):
 
 def test_replay_returns_recorded_response_and_cost():
     suite = _suite_with_marked_scores()
-    executor = ReplayExecutor(suite)
+    executor = ReplayExecutor.for_suite(suite)
     queries = {q.query_id: q for q in queries_of(suite, suite.query_ids)}
     for row in suite.outcomes.itertuples():
         answer = executor.run(queries[row.query_id], row.model)
@@ -61,14 +61,14 @@ def test_replay_returns_recorded_response_and_cost():
 
 
 def test_missing_response_is_an_error_answer_that_is_still_charged(tiny_suite):
-    executor = ReplayExecutor(tiny_suite)
+    executor = ReplayExecutor.for_suite(tiny_suite)
     answer = executor.run(queries_of(tiny_suite, ["q1"])[0], "dear")
     assert answer.response is None and not answer.ok and answer.cost_usd == 0.01
 
 
 def test_no_score_is_reachable_through_the_executor():
     suite = _suite_with_marked_scores()
-    executor = ReplayExecutor(suite)
+    executor = ReplayExecutor.for_suite(suite)
     scores = set(np.round(suite.outcomes["score"], 10))
     leaves = [v for v in _walk(executor) if isinstance(v, (float, np.floating))]
     assert leaves, "the walk should see the recorded costs"
@@ -83,7 +83,7 @@ def test_permuting_scores_leaves_every_answer_unchanged():
     permuted = suite.outcomes.copy()
     permuted["score"] = np.random.default_rng(0).permutation(permuted["score"].to_numpy())
     other = Suite.from_tables("marked", suite.queries, permuted, suite.models)
-    a, b = ReplayExecutor(suite), ReplayExecutor(other)
+    a, b = ReplayExecutor.for_suite(suite), ReplayExecutor.for_suite(other)
     for query in queries_of(suite, suite.query_ids):
         for model in suite.model_names:
             assert a.run(query, model) == b.run(query, model)

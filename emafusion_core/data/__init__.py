@@ -3,10 +3,11 @@ from .io import default_data_dir, load_builtin, load_suite, read_table, save_sui
 from .prices import PriceTable, count_tokens
 from .splits import DEFAULT_FRACTIONS, DEFAULT_SEEDS, SPLITS, make_splits, split_ids
 from .suite import Suite
+from .training import TrainingSet, queries_of, training_set
 from .validation import DataValidationError
 
 BUILTIN_SUITES = ("routerbench", "routellm")
 
 __all__ = ["BUILTIN_SUITES", "DEFAULT_FRACTIONS", "DEFAULT_SEEDS", "DataValidationError", "PriceTable", "SPLITS",
            "Suite", "count_tokens", "default_data_dir", "load_builtin", "load_suite", "make_splits", "read_table",
-           "save_suite", "split_ids"]
+           "save_suite", "split_ids", "TrainingSet", "queries_of", "training_set"]

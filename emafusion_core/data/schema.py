@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 ANSWER_FORMATS = ("multiple_choice", "number", "code", "free_text")
 COST_SOURCES = ("recorded", "estimated")
+# A call that failed is data too (never a score of 0 passed off as an answer): its row carries one of these
+# kinds and an empty score. execution.ErrorKind holds the same values.
+ERROR_KINDS = ("provider_error", "bad_reply", "budget", "replay_miss", "deadline", "failed")
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,11 @@ QUERY_COLUMNS = (
 OUTCOME_COLUMNS = (
     Column("query_id", "str"),
     Column("model", "str", doc="a model named in the models table"),
-    Column("score", "float", doc="quality in [0, 1]: 0/1 correctness or a rescaled judge rating"),
+    Column("score", "float", doc="quality in [0, 1]: 0/1 correctness or a rescaled judge rating; empty only "
+           "where error_kind is set"),
     Column("cost_usd", "float", doc="USD of this call, >= 0"),
+    Column("error_kind", "str", required=False, doc="set when the call failed (" + ", ".join(ERROR_KINDS)
+           + "): the row is a paid-for failure, its score empty"),
     Column("cost_source", "str", required=False, doc="recorded (by the source) or estimated (by us)"),
     Column("response", "str", required=False, doc="the model's answer text, when the source has it"),
     Column("input_tokens", "int", required=False),

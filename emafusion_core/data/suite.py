@@ -82,6 +82,13 @@ class Suite:
     def costs(self) -> pd.DataFrame:
         return self.matrix("cost_usd")
 
+    @cached_property
+    def failed(self) -> pd.DataFrame:
+        """Queries x models: True where the outcome records a failed call (error_kind set, score empty)."""
+        if "error_kind" not in self.outcomes.columns:
+            return pd.DataFrame(False, index=self.query_ids, columns=self.model_names)
+        return self.matrix("error_kind").notna()
+
     def subset(self, query_ids) -> "Suite":
         """The same suite restricted to some queries (e.g. one benchmark)."""
         keep = set(map(str, query_ids))

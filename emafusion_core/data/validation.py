@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .schema import ANSWER_FORMATS, COST_SOURCES, TABLES
+from .schema import ANSWER_FORMATS, COST_SOURCES, ERROR_KINDS, TABLES
 
 
 class DataValidationError(ValueError):
@@ -102,6 +102,16 @@ def validate_outcomes(outcomes: pd.DataFrame, queries: pd.DataFrame, models: pd.
     _check_columns(outcomes, "outcomes", source)
     _check_unique(outcomes, ["query_id", "model"], source)
     _check_range(outcomes, "score", source, 0.0, 1.0)
+    _check_allowed(outcomes, "error_kind", ERROR_KINDS, source, "error kind")
+    failed = outcomes["error_kind"].notna() if "error_kind" in outcomes.columns else pd.Series(False, outcomes.index)
+    row = _first_bad(pd.to_numeric(outcomes["score"], errors="coerce").isna() & ~failed)
+    if row is not None:
+        raise DataValidationError(source, "score", row, "empty score on a call that did not fail (set error_kind "
+                                  "for a failed call)", outcomes["score"].iloc[row])
+    row = _first_bad(pd.to_numeric(outcomes["score"], errors="coerce").notna() & failed)
+    if row is not None:
+        raise DataValidationError(source, "score", row, "a failed call (error_kind set) must leave score empty",
+                                  outcomes["score"].iloc[row])
     _check_range(outcomes, "cost_usd", source, low=0.0)
     _check_allowed(outcomes, "model", set(models["model"]), source, "model name (not in the models table)")
     _check_allowed(outcomes, "query_id", set(queries["query_id"]), source, "query id (not in the queries table)")

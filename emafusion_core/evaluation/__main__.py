@@ -11,20 +11,11 @@ import time
 from pathlib import Path
 
 from ..data import BUILTIN_SUITES, DEFAULT_SEEDS, load_builtin
-from ..features import HashingEncoder, default_encoder
+from ..features import make_encoder
 from .emafusion import emafusion_policies
 from .harness import Harness, default_policies
 from .summary import format_details, format_table, seed_metrics, summarise
-
-FLOAT_FORMAT = "%.10g"
-
-
-def make_encoder(name: str, data_dir: Path | None = None):
-    if name == "minilm":
-        return default_encoder(data_dir)
-    if name == "hashing":
-        return HashingEncoder()
-    raise ValueError(f"unknown encoder {name!r}")
+from .tables import FLOAT_FORMAT
 
 
 def main(argv=None) -> int:

@@ -15,13 +15,12 @@ import pandas as pd
 from ..data.suite import Suite
 from .baselines.base import Policy
 from .budget import calibrate_budgets, choose_hyper, default_budgets
-from .context import FitData
 from .harness import Harness
 from .replay import Outcome
 
 
 @dataclass
-class OperatingPoint:
+class ExplorerPoint:
     budget_usd: float | None
     knob: tuple
     chosen_on: str  # "calibrate" (budget) or "hand" (knob set directly)
@@ -40,8 +39,7 @@ class BudgetExplorer:
         views = self.harness.views(seed)
         self.fit_view, self.cal, self.test = views["fit"], views["calibrate"], views["test"]
         scorer = self.harness.scorer
-        policy.fit(FitData(self.fit_view, scorer.scores(self.fit_view.query_ids), scorer.costs(self.fit_view.query_ids)),
-                   self.cal)
+        policy.fit(self.harness.fit_data(self.fit_view), self.cal)
         single = scorer.costs(self.cal.query_ids).mean(axis=0)
         self.c_range = (float(single.min()), float(single.max()))
         self.sweep = choose_hyper(policy, self.cal, scorer, self.c_range)
@@ -54,36 +52,46 @@ class BudgetExplorer:
         return list(self.sweep.knobs)
 
     def _outcome(self, knob) -> Outcome:
-        key = tuple(np.atleast_1d(knob).tolist())
+        key = knob if hasattr(knob, "values") and not isinstance(knob, dict) else tuple(np.atleast_1d(knob).tolist())
         if key not in self._cache:
             decision = self.policy.decide(self.test, self.sweep.hyper, knob)
             self._cache[key] = self.harness.scorer.score(None, decision, rows=self._rows)
         return self._cache[key]
 
-    def _point(self, knob, budget, chosen_on, started) -> OperatingPoint:
+    def _point(self, knob, budget, chosen_on, started) -> ExplorerPoint:
         o = self._outcome(knob)
         names = self.suite.model_names
         shares = pd.Series(np.bincount(o.final, minlength=len(names)) / len(o.final), index=names)
-        return OperatingPoint(budget, tuple(np.atleast_1d(knob).tolist()), chosen_on, float(o.accuracy.mean()),
+        return ExplorerPoint(budget, _values(knob), chosen_on, float(o.accuracy.mean()),
                               float(o.cost.mean()),
                               {"model": float(o.model_cost.mean()), "judge": float(o.judge_cost.mean()),
                                "router": float(o.router_cost.mean())}, shares,
                               float(o.taxonomy_path.mean()) if o.taxonomy_path is not None else float("nan"),
                               time.perf_counter() - started)
 
-    def at_budget(self, budget_usd: float) -> OperatingPoint:
+    def at_budget(self, budget_usd: float) -> ExplorerPoint:
         """The knob with the best calibrate accuracy within the budget, measured on test."""
         started = time.perf_counter()
         chosen = calibrate_budgets(self.sweep, [budget_usd]).iloc[0]
         return self._point(self.sweep.knobs[int(chosen["knob_index"])], float(budget_usd), "calibrate", started)
 
-    def at_knob(self, knob) -> OperatingPoint:
+    def at_knob(self, knob) -> ExplorerPoint:
         """A knob set by hand (e.g. tau_c and tau_j sliders): no calibration involved, measured straight on
         test. For exploring only: such a point is test-peeking and never a reported number."""
-        return self._point(tuple(knob), None, "hand", time.perf_counter())
+        first = self.sweep.knobs[0]
+        if hasattr(first, "with_values") and not hasattr(knob, "with_values"):
+            knob = first.with_values(knob)  # values for the operating point's dial, e.g. (tau_fam, tau_c, lam, tau_j)
+        return self._point(knob, None, "hand", time.perf_counter())
 
     def frontier(self) -> pd.DataFrame:
         """Test accuracy and cost at every budget of the grid (the curve the explorer's point moves on)."""
         points = [self.at_budget(b) for b in self.budgets]
         return pd.DataFrame({"budget_usd": self.budgets, "accuracy": [p.accuracy for p in points],
                              "cost_usd": [p.cost_usd for p in points]})
+
+
+def _values(knob) -> tuple:
+    """A knob as the tuple of its dial values (an operating point's, or the knob itself)."""
+    if hasattr(knob, "values") and callable(knob.values) and not isinstance(knob, dict):
+        return knob.values()
+    return tuple(np.atleast_1d(knob).tolist())

@@ -22,7 +22,8 @@ from .baselines import (AutoMix, KNNRouter, MLPRouter, Oracle, RandomRouter, Rou
 from .baselines.base import Policy
 from .budget import calibrate_budgets, choose_hyper, default_budgets, evaluate_on_test
 from .context import FitData, SplitView
-from .replay import Outcome, ReplayExecutor, Scorer, queries_of
+from ..execution import ReplayExecutor
+from .replay import Outcome, Scorer, queries_of
 
 
 def default_policies(suite: Suite, scorer: Scorer, with_embeddings: bool = True) -> list[Policy]:
@@ -78,7 +79,7 @@ class Harness:
         self.blas_threads, self.holdout = blas_threads, holdout
         self.suite, self.encoder, self.seeds, self.n_budgets = suite, encoder, list(seeds), n_budgets
         self.scorer = scorer or Scorer(suite)
-        self.executor = ReplayExecutor(suite)
+        self.executor = ReplayExecutor.for_suite(suite)
         self.make_policies = policies or (lambda s, sc: default_policies(s, sc, with_embeddings=encoder is not None))
         self._queries = dict(zip(suite.query_ids, queries_of(suite, suite.query_ids)))
         self._emb = None
@@ -101,9 +102,15 @@ class Harness:
             if self.holdout is not None:
                 ids = [q for q in ids if (benchmark[q] == self.holdout) == (part == "test")]
             emb = None if self._emb is None else self._emb[1][self._emb[0].loc[ids].to_numpy()]
-            out[part] = SplitView(self.suite.name, part, seed, [self._queries[q] for q in ids], emb, self.executor,
-                                  list(self.suite.model_names))
+            out[part] = SplitView([self._queries[q] for q in ids], emb, suite=self.suite.name, split=part, seed=seed,
+                                  executor=self.executor, model_names=list(self.suite.model_names))
         return out
+
+    def fit_data(self, fit: SplitView) -> FitData:
+        """The fit split's training set: its labels (a failed call scores 0 and is flagged) and families."""
+        ids = fit.query_ids
+        return FitData(fit, self.scorer.scores(ids), self.scorer.costs(ids), self.scorer.failed(ids),
+                       families=dict(zip(self.suite.models["model"], self.suite.models["family"])))
 
     def run(self) -> HarnessResult:
         result = HarnessResult(self.suite.name, list(self.suite.model_names), [])
@@ -119,7 +126,7 @@ class Harness:
         timings = {} if timings is None else timings
         views = self.views(seed)
         fit, cal, test = views["fit"], views["calibrate"], views["test"]
-        data = FitData(fit, self.scorer.scores(fit.query_ids), self.scorer.costs(fit.query_ids))
+        data = self.fit_data(fit)
         cal_single = self.scorer.costs(cal.query_ids).mean(axis=0)
         c_range = (float(cal_single.min()), float(cal_single.max()))
         budgets = default_budgets(*c_range, self.n_budgets)
@@ -166,4 +173,7 @@ class Harness:
                 info[attr] = getattr(policy, attr)
         if isinstance(policy, AutoMix):
             info["small"] = chosen_sweep.hyper
+        if hasattr(chosen_sweep.knobs[0], "to_dict"):  # operating points travel: kept per budget for export
+            info["operating_points"] = [(float(b), chosen_sweep.knobs[int(i)])
+                                        for b, i in zip(chosen["budget_usd"], chosen["knob_index"])]
         return PolicyRun(policy.name, test.seed, rows, sweep_table, outcomes, info)

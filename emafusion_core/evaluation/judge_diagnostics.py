@@ -8,20 +8,49 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..judges import aggregate
-from .cascade_replay import PanelInputs
+from ..cascade import confidences_on
+from ..judges import PeerAgreementJudge, aggregate
 
 
-def verdict_table(inputs: PanelInputs, peers: list[int], model_names: list[str], scores: np.ndarray) -> pd.DataFrame:
-    """Long table: one row per (query, answering model) with each judge's confidence and the truth."""
+def verdict_table(method, view, scores: np.ndarray) -> pd.DataFrame:
+    """Long table: one row per (query, answering model) with an answer, each judge's confidence (the fitted
+    verifier, agreement with each fitted peer) and the truth. `method` is a fitted EMAFusion."""
+    names = view.model_names
     n, m = scores.shape
-    q_idx, j_idx = np.meshgrid(np.arange(n), np.arange(m), indexing="ij")
-    table = pd.DataFrame({"query": q_idx.ravel(), "model": np.array(model_names)[j_idx.ravel()],
-                          "right": (scores.ravel() >= 0.5), "has_answer": inputs.has_answer.ravel(),
-                          "verifier": inputs.verifier.ravel()})
-    for p in peers:
-        table[f"peer:{model_names[p]}"] = inputs.agreement[p].ravel()
-    return table[table["has_answer"]].drop(columns="has_answer").reset_index(drop=True)
+    judges = [method.verifier_] + [PeerAgreementJudge(p) for p in method.peers_]
+    frames = []
+    for j in range(m):
+        has = np.array([e is None for e in view.executor.run_rows(view, np.arange(n), names[j]).error])
+        frame = pd.DataFrame({"query": np.arange(n), "model": names[j], "right": scores[:, j] >= 0.5})
+        for judge in judges:
+            frame[judge.name] = confidences_on(view, view.executor, names, judge, j)
+        frames.append(frame[has])
+    return pd.concat(frames, ignore_index=True)
+
+
+def seed_judge_reports(harness, seeds) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Judge diagnostics on the test split of each seed: (per-judge metrics, pairwise agreement, reliability
+    tables), each with a seed column. The harness's scorer grades the judges; the judges never see it."""
+    from .emafusion import fitted_method
+
+    reports, pairs, reliability = [], [], []
+    for seed in seeds:
+        views = harness.views(seed)
+        method = fitted_method(harness.fit_data(views["fit"]))
+        test = views["test"]
+        table = verdict_table(method, test, harness.scorer.scores(test.query_ids))
+        report, agreement = judge_report(table)
+        reports.append(report.assign(seed=seed))
+        pairs.append(agreement.assign(seed=seed))
+        for judge in _judge_columns(table):
+            reliability.append(ece(table[judge].to_numpy(float), table["right"].to_numpy())[1]
+                               .assign(judge=judge, seed=seed))
+    return (pd.concat(reports, ignore_index=True), pd.concat(pairs, ignore_index=True),
+            pd.concat(reliability, ignore_index=True))
+
+
+def _judge_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if c == "verifier" or c.startswith("peer:")]
 
 
 def ece(confidence: np.ndarray, right: np.ndarray, bins: int = 10) -> tuple[float, pd.DataFrame]:
@@ -44,7 +73,7 @@ def ece(confidence: np.ndarray, right: np.ndarray, bins: int = 10) -> tuple[floa
 
 def judge_report(table: pd.DataFrame, rules=("mean", "majority", "unanimity")) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-judge and per-panel-rule metrics, pairwise agreement between judges)."""
-    judges = [c for c in table.columns if c == "verifier" or c.startswith("peer:")]
+    judges = _judge_columns(table)
     right = table["right"].to_numpy()
     conf = table[judges].to_numpy(float)
     columns = {j: conf[:, i] for i, j in enumerate(judges)}

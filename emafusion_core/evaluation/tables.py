@@ -5,6 +5,8 @@ import pandas as pd
 
 from ..data.suite import Suite
 
+FLOAT_FORMAT = "%.10g"  # every CSV in figures/ is written with it, so reruns are byte-identical
+
 
 def models_table(suite: Suite) -> pd.DataFrame:
     """Per model and benchmark (plus 'all'): accuracy, mean USD/query, queries, and whether costs are estimated.

@@ -3,7 +3,7 @@ from .cache import CachedEncoder, EmbeddingStore
 from .encoders import Encoder, HashingEncoder, MiniLMEncoder, TfidfEncoder
 
 __all__ = ["CachedEncoder", "EmbeddingStore", "Encoder", "HashingEncoder", "MiniLMEncoder", "TfidfEncoder",
-           "default_encoder"]
+           "default_encoder", "make_encoder"]
 
 
 def default_encoder(data_dir=None) -> CachedEncoder:
@@ -13,3 +13,12 @@ def default_encoder(data_dir=None) -> CachedEncoder:
 
     base = default_data_dir() if data_dir is None else data_dir
     return CachedEncoder(MiniLMEncoder(), EmbeddingStore(base / "cache" / "embeddings", read_only=[base / "embeddings"]))
+
+
+def make_encoder(name: str, data_dir=None):
+    """An encoder by name: "minilm" (the shipped, cached MiniLM) or "hashing" (fast, for smoke runs)."""
+    if name == "minilm":
+        return default_encoder(data_dir)
+    if name == "hashing":
+        return HashingEncoder()
+    raise ValueError(f"unknown encoder {name!r}: expected minilm or hashing")

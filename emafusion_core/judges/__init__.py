@@ -1,10 +1,9 @@
 """Judges: protocol, LLM judge, peer-agreement judge, learned verifier, panel and aggregation rules."""
-from .base import Judge, Verdict
+from .base import ChargedAsAnswer, Judge, Verdict, judge_answer
 from .llm_judge import LLMJudge, parse_rating, seed_recorded_verdicts
-from .panel import RULES, Calibrator, Panel, PanelVerdict, aggregate, verdict_matrix
+from .panel import RULES, Calibrator, Panel, aggregate
 from .peer import PeerAgreementJudge
-from .table import TableJudge
 from .verifier import LearnedVerifier
 
-__all__ = ["Calibrator", "Judge", "LLMJudge", "LearnedVerifier", "Panel", "PanelVerdict", "PeerAgreementJudge",
-           "RULES", "TableJudge", "Verdict", "aggregate", "parse_rating", "seed_recorded_verdicts", "verdict_matrix"]
+__all__ = ["ChargedAsAnswer", "Calibrator", "Judge", "LLMJudge", "LearnedVerifier", "Panel", "PeerAgreementJudge", "RULES", "Verdict",
+           "aggregate", "judge_answer", "parse_rating", "seed_recorded_verdicts"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,6 @@ import pandas as pd
 from ..data.prices import count_tokens
 from ..execution import Answer, Query
 from ..llm import LLMClient, LLMError, Request, cache_key
-from .base import Verdict
 
 log = logging.getLogger(__name__)
 TEMPLATE_VERSION = "grade-1-10-v1"
@@ -58,21 +56,32 @@ class LLMJudge:
         return Request(self.model, judge_messages(query, answer_text), dict(self.params),
                        template_version=TEMPLATE_VERSION)
 
-    def judge(self, query: Query, answer: Answer, paid: Mapping[str, Answer] | None = None) -> Verdict:
-        if not answer.ok:
-            return Verdict(self.name, None, detail="no answer to judge")
-        try:
-            reply = self.client.call(self.request(query, answer.response))
-        except LLMError as exc:
-            log.warning("%s abstains on %s/%s: %s", self.name, query.query_id, answer.model, exc.kind)
-            return Verdict(self.name, None, exc.cost_usd, 1, detail=exc.kind)
-        rating = parse_rating(reply.text)
-        if rating is None:
-            log.warning("%s abstains on %s/%s: no rating in %.80r", self.name, query.query_id, answer.model,
-                        reply.text)
-            self.client.mark_bad(reply.key, "no rating")
-            return Verdict(self.name, None, reply.cost_usd, 1, detail="unparseable")
-        return Verdict(self.name, rating / 10.0, reply.cost_usd, 1, detail=f"rating {rating:g}")
+    def judge_rows(self, state, rows: np.ndarray, models: np.ndarray) -> np.ndarray:
+        """Rate each readable answer through the gateway (concurrently); an error or a reply without a rating
+        is an abstention, still charged, and a rating-less reply is marked bad in the cache."""
+        rows, models = np.asarray(rows, int), np.asarray(models, int)
+        out = np.full(len(rows), np.nan)
+        todo = [n for n, (i, j) in enumerate(zip(rows, models)) if state.readable[i, j]]
+        requests = [self.request(state.batch.queries[rows[n]], state.text[rows[n], models[n]]) for n in todo]
+        replies = self.client.batch(requests, desc=self.name) if requests else []
+        for n, reply in zip(todo, replies):
+            i, j = rows[n], models[n]
+            qid, model = state.batch.queries[i].query_id, state.model_names[j]
+            if isinstance(reply, LLMError):
+                log.warning("%s abstains on %s/%s: %s", self.name, qid, model, reply.kind)
+                state.charge_judge(np.array([i]), reply.cost_usd, 1)
+                state.details[(int(i), int(j), self.name)] = reply.kind
+                continue
+            state.charge_judge(np.array([i]), reply.cost_usd, 1)
+            rating = parse_rating(reply.text)
+            if rating is None:
+                log.warning("%s abstains on %s/%s: no rating in %.80r", self.name, qid, model, reply.text)
+                self.client.mark_bad(reply.key, "no rating")
+                state.details[(int(i), int(j), self.name)] = "unparseable"
+                continue
+            out[n] = rating / 10.0
+            state.details[(int(i), int(j), self.name)] = f"rating {rating:g}"
+        return out
 
 
 def seed_recorded_verdicts(judge: LLMJudge, store, queries: pd.DataFrame, outcomes: pd.DataFrame,

@@ -9,34 +9,13 @@ abstains the panel abstains, and the cascade escalates.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from ..execution import Answer, Query
-from .base import Judge, Verdict
+from .base import Judge
 
 RULES = ("mean", "majority", "unanimity", "calibrated")
-
-
-@dataclass(frozen=True)
-class PanelVerdict:
-    confidence: float | None
-    verdicts: tuple[Verdict, ...]
-
-    @property
-    def cost_usd(self) -> float:
-        return sum(v.cost_usd for v in self.verdicts)
-
-    @property
-    def calls(self) -> int:
-        return sum(v.calls for v in self.verdicts)
-
-
-def verdict_matrix(verdicts: Sequence[Sequence[Verdict]]) -> np.ndarray:
-    """(n, n_judges) confidences with NaN for abstentions."""
-    return np.array([[np.nan if v.confidence is None else v.confidence for v in row] for row in verdicts], float)
 
 
 class Calibrator:
@@ -90,6 +69,8 @@ def aggregate(conf: np.ndarray, rule: str, calibrator: Calibrator | None = None)
 
 
 class Panel:
+    """Judges plus the rule that combines their confidences; `assess` judges rows of the cascade's state."""
+
     def __init__(self, judges: Sequence[Judge], rule: str = "mean", calibrator: Calibrator | None = None):
         if not judges:
             raise ValueError("a panel needs at least one judge")
@@ -103,14 +84,12 @@ class Panel:
     def names(self) -> list[str]:
         return [j.name for j in self.judges]
 
-    def assess(self, query: Query, answer: Answer, paid: Mapping[str, Answer]) -> PanelVerdict:
-        """Every judge's verdict, then the aggregate. Answers a judge buys are visible to the next judge."""
-        paid = dict(paid)
-        verdicts = []
+    def assess(self, state, rows: np.ndarray, models: np.ndarray) -> np.ndarray:
+        """Every judge in order (answers one buys are visible to the next), then the aggregate; NaN where the
+        whole panel abstains."""
+        columns = []
         for judge in self.judges:
-            verdict = judge.judge(query, answer, paid)
-            for bought in verdict.new_answers:
-                paid.setdefault(bought.model, bought)
-            verdicts.append(verdict)
-        value = aggregate(verdict_matrix([verdicts]), self.rule, self.calibrator)[0]
-        return PanelVerdict(None if np.isnan(value) else float(value), tuple(verdicts))
+            c = np.asarray(judge.judge_rows(state, rows, models), float)
+            state.note(rows, models, judge.name, c)
+            columns.append(c)
+        return aggregate(np.stack(columns, axis=1), self.rule, self.calibrator)

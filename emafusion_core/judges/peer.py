@@ -1,34 +1,36 @@
 """Peer-agreement judge: another model answers the same query; agreement with it is the confidence.
 
 Answers already paid for earlier in the cascade are reused at no cost; otherwise the peer model is run
-through the executor (replay or live) and its cost is charged, and its answer is handed back so the
-cascade can use it without paying twice.
+through the state's executor (replay or live) and its cost is charged to the judges; the cascade then reuses
+that answer without paying twice.
 """
 from __future__ import annotations
 
-from typing import Mapping
+import numpy as np
 
-from ..execution import Answer, Executor, Query
-from .base import Verdict
+from .base import memo_column
 from .extract import agreement
 
 
 class PeerAgreementJudge:
-    def __init__(self, executor: Executor, peer_model: str):
-        self.executor, self.peer_model = executor, peer_model
+    def __init__(self, peer_model: str):
+        self.peer_model = peer_model
         self.name = f"peer:{peer_model}"
 
-    def judge(self, query: Query, answer: Answer, paid: Mapping[str, Answer]) -> Verdict:
-        if answer.model == self.peer_model:
-            return Verdict(self.name, None, detail="candidate is the peer itself")
-        peer = paid.get(self.peer_model)
-        bought: tuple[Answer, ...] = ()
-        cost = 0.0
-        if peer is None:
-            peer = self.executor.run(query, self.peer_model)
-            bought, cost = (peer,), peer.cost_usd
-        if not peer.ok or not answer.ok:
-            return Verdict(self.name, None, cost, len(bought), bought, "no answer to compare")
-        conf = agreement(query.answer_format, answer.response, peer.response)
-        return Verdict(self.name, conf, cost, len(bought), bought,
-                       "agree" if conf == 1.0 else "disagree" if conf == 0.0 else "")
+    def judge_rows(self, state, rows: np.ndarray, models: np.ndarray) -> np.ndarray:
+        rows, models = np.asarray(rows, int), np.asarray(models, int)
+        out = np.full(len(rows), np.nan)
+        if self.peer_model not in state.model_names:
+            return out
+        p = state.model_index(self.peer_model)
+        applies = models != p  # the candidate is the peer itself: abstain
+        state.buy(rows[applies], p, for_judge=True)
+        queries = state.batch.queries
+        for j in np.unique(models[applies]):
+            sel = applies & (models == j)
+            r = rows[sel]
+            vals = memo_column(state, ("peer-agreement", int(j), p), r, lambda todo: np.array(
+                [np.nan if (v := agreement(queries[i].answer_format, state.text[i, j], state.text[i, p])) is None
+                 else v for i in todo], float))
+            out[sel] = np.where(state.readable[r, j] & state.readable[r, p], vals, np.nan)
+        return out

@@ -7,13 +7,12 @@ is for) and at inference reads text only. Runs locally: 0 USD per call, but ever
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Mapping, Sequence  # noqa: F401
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..execution import Answer, Query
-from .base import Verdict
+from .base import memo_column
 
 
 class LearnedVerifier:
@@ -65,14 +64,23 @@ class LearnedVerifier:
             return np.full(len(answers), self._constant[j])
         return self._clfs[j].predict_proba(self._features(query_features, answers))[:, 1]
 
-    def prob(self, query: Query, answer: Answer) -> float:
-        """One judge call on one answer (the per-query pipeline path)."""
-        self.calls += 1
-        return float(self.predict(answer.model, self.query_features([query.text]), [answer.response or ""])[0])
-
-    def judge(self, query: Query, answer: Answer, paid: Mapping[str, Answer] | None = None) -> Verdict:
-        if not answer.ok:
-            return Verdict(self.name, None, detail="no answer to judge")
-        if answer.model not in self.model_names:
-            return Verdict(self.name, None, detail=f"no verifier fitted for {answer.model}")
-        return Verdict(self.name, self.prob(query, answer), 0.0, 1)  # a judge call, run locally at 0 USD
+    def judge_rows(self, state, rows: np.ndarray, models: np.ndarray) -> np.ndarray:
+        """P(right) of each answer from the query's and the answer's words (one local call per answer, 0 USD).
+        Abstains (NaN) on an answer it cannot read or a model it was not fitted for."""
+        if not self.model_names:
+            raise RuntimeError("LearnedVerifier used before fit")
+        rows, models = np.asarray(rows, int), np.asarray(models, int)
+        out = np.full(len(rows), np.nan)
+        qf = state.batch.cached((self, "query-features"), lambda: self.query_features(state.batch.texts))
+        for j in np.unique(models):
+            sel = models == j
+            name = state.model_names[j]
+            if name not in self.model_names:
+                continue
+            r = rows[sel]
+            vals = memo_column(state, (self, "p", name), r,
+                               lambda todo: self.predict(name, qf[todo], [t or "" for t in state.text[todo, j]]))
+            out[sel] = np.where(state.readable[r, j], vals, np.nan)
+        state.charge_judge(rows, 0.0, 1)
+        self.calls += len(rows)
+        return out

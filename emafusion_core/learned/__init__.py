@@ -1,9 +1,7 @@
 """The learned router (paper item 4): embedding -> MLP trunk -> one linear head per model -> top-k under cost."""
-from .from_suite import fit_mean_costs, fit_on_suite
 from .model import ScoreNet
 from .router import LearnedRouter
 from .selection import as_mask, normalised_costs, select_top_k
 from .train import TrainConfig, TrainReport, train_score_net
 
-__all__ = ["LearnedRouter", "ScoreNet", "TrainConfig", "TrainReport", "as_mask", "fit_mean_costs", "fit_on_suite",
-           "normalised_costs", "select_top_k", "train_score_net"]
+__all__ = ["LearnedRouter", "ScoreNet", "TrainConfig", "TrainReport", "as_mask", "normalised_costs", "select_top_k", "train_score_net"]

@@ -36,7 +36,7 @@ class LearnedRouter:
     config / train_options: a TrainConfig, and field overrides such as seed=1, loss="mse", patience=5.
     """
 
-    def __init__(self, encoder: Encoder, model_names: Sequence[str], model_costs, k: int = 3,
+    def __init__(self, encoder: Encoder | None, model_names: Sequence[str], model_costs, k: int = 3,
                  cost_weight: float = 0.0, max_cost_usd: float | None = None,
                  extra_features: ExtraFeatures | None = None, config: TrainConfig | None = None,
                  **train_options):
@@ -46,6 +46,8 @@ class LearnedRouter:
         if extra_features is not None and not callable(extra_features):
             raise ValueError("extra_features must be a callable texts -> (n, d) array, or None")
         self.encoder, self.model_names, self.extra_features = encoder, names, extra_features
+        # None: routes only queries embedded elsewhere (the method embeds a batch once for every part)
+        self.dim = None if encoder is None else encoder.dim
         self.model_costs = _costs_by_name(model_costs, names)
         self.config = dataclasses.replace(config or TrainConfig(), **train_options)
         self.k, self.cost_weight, self.max_cost_usd = k, cost_weight, max_cost_usd
@@ -62,7 +64,7 @@ class LearnedRouter:
         y_fit, y_cal = self._score_matrix(fit_scores, "fit_scores"), self._score_matrix(cal_scores, "cal_scores")
         x_fit = self._features(list(fit_texts), fit_extra, training=True)
         x_cal = self._features(list(cal_texts), cal_extra, training=True)
-        self._extra_dim = x_fit.shape[1] - self.encoder.dim
+        self._extra_dim = x_fit.shape[1] - self.dim
         self.net, self.report = train_score_net(x_fit, y_fit, x_cal, y_cal, self.config)
         return self
 
@@ -71,9 +73,11 @@ class LearnedRouter:
         caller); x_val / val_scores drive early stopping."""
         y_fit, y_val = self._score_matrix(fit_scores, "fit_scores"), self._score_matrix(val_scores, "val_scores")
         x_fit, x_val = np.asarray(x_fit, np.float32), np.asarray(x_val, np.float32)
-        if x_fit.ndim != 2 or x_fit.shape[1] < self.encoder.dim or x_val.shape[1:] != x_fit.shape[1:]:
-            raise ValueError(f"embeddings must be (n, >= {self.encoder.dim}) and alike, got {x_fit.shape}, {x_val.shape}")
-        self._extra_dim = x_fit.shape[1] - self.encoder.dim
+        if self.dim is None and x_fit.ndim == 2:
+            self.dim = x_fit.shape[1]
+        if x_fit.ndim != 2 or x_fit.shape[1] < self.dim or x_val.shape[1:] != x_fit.shape[1:]:
+            raise ValueError(f"embeddings must be (n, >= {self.dim}) and alike, got {x_fit.shape}, {x_val.shape}")
+        self._extra_dim = x_fit.shape[1] - self.dim
         self.net, self.report = train_score_net(x_fit, y_fit, x_val, y_val, self.config)
         return self
 
@@ -87,12 +91,14 @@ class LearnedRouter:
         return np.array(scores, dtype=np.float32)  # a copy: later edits to the caller's table change nothing
 
     def _features(self, texts: list[str], extra, training: bool = False) -> np.ndarray:
+        if self.encoder is None:
+            raise ValueError("this router has no encoder: route embedded queries (predict_from_embeddings)")
         return self._join(self.encoder.encode(texts), extra, texts, training)
 
     def _join(self, embeddings: np.ndarray, extra, texts: list[str] | None, training: bool = False) -> np.ndarray:
         embeddings = np.asarray(embeddings, np.float32)
-        if embeddings.ndim != 2 or embeddings.shape[1] != self.encoder.dim:
-            raise ValueError(f"embeddings must be (n, {self.encoder.dim}), got {embeddings.shape}")
+        if embeddings.ndim != 2 or embeddings.shape[1] != self.dim:
+            raise ValueError(f"embeddings must be (n, {self.dim}), got {embeddings.shape}")
         if extra is None and self.extra_features is not None:
             if texts is None:
                 raise ValueError("this router computes extra features from texts: pass extra= with embeddings")

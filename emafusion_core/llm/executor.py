@@ -2,15 +2,15 @@
 
 Same interface as the evaluation harness's replay executor, so a router or cascade built for replay runs
 live unchanged. A failure never escapes as an exception that would lose a batch: it becomes an Answer
-with `error` set and the cost incurred (a truncated reply was paid for; a refused or failed call was not).
+with a typed `error_kind` and the cost incurred (a truncated reply was paid for; a refused or failed call was not).
 """
 from __future__ import annotations
 
 from typing import Callable, Mapping, Sequence
 
-from ..execution import Answer, Query
+from ..execution import Answer, ErrorKind, Query
 from .client import LLMClient
-from .errors import LLMError
+from .errors import BadReply, LLMError
 from .types import Reply, Request
 
 DEFAULT_PARAMS = {"temperature": 0.0, "max_tokens": 512}
@@ -59,6 +59,7 @@ class LiteLLMExecutor:
             return Answer(query_id=query.query_id, model=model, response=None, cost_usd=outcome.cost_usd,
                           input_tokens=getattr(outcome, "input_tokens", None),
                           output_tokens=getattr(outcome, "output_tokens", None),
+                          error_kind=ErrorKind.BAD_REPLY if isinstance(outcome, BadReply) else ErrorKind.of(outcome.kind),
                           error=f"{outcome.kind}: {outcome}")
         return Answer(query_id=query.query_id, model=model, response=outcome.text, cost_usd=outcome.cost_usd,
                       input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,

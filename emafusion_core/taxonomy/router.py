@@ -67,11 +67,11 @@ class TaxonomyRouter:
         first = np.where(kept_in_order.any(axis=1), self.order[kept_in_order.argmax(axis=1)], phi.argmax(axis=1))
         return TaxonomyDecision(keep, phi, conf, familiar, first)
 
-    def chains(self, d: TaxonomyDecision) -> np.ndarray:
+    def chains(self, d: TaxonomyDecision, k: int | None = None) -> np.ndarray:
         """(n, max_candidates) model indices for the cascade, cheapest first, -1 padded: the cheapest
         (max_candidates - 1) proficient models plus the most suitable proficient one as the last resort;
         with none proficient, the most suitable model alone."""
-        k = self.max_candidates
+        k = self.max_candidates if k is None else k
         out = np.full((len(d.phi), k), -1)
         best = d.phi.argmax(axis=1)
         for i in range(len(d.phi)):

@@ -1,9 +1,8 @@
 """Baseline policies of evaluation.md, all driven by the same harness on the same splits."""
-from .answer_scorer import AnswerScorer
 from .base import Policy
-from .cascades import AutoMix, CascadeRun, ThresholdCascade
+from .cascades import AutoMix, ThresholdCascade
 from .routers import KNNRouter, MLPRouter, RouteLLMRouter
 from .simple import Oracle, RandomRouter, SingleModel, ZeroRouter
 
-__all__ = ["AnswerScorer", "AutoMix", "CascadeRun", "KNNRouter", "MLPRouter", "Oracle", "Policy", "RandomRouter",
-           "RouteLLMRouter", "SingleModel", "ThresholdCascade", "ZeroRouter"]
+__all__ = ["AutoMix", "KNNRouter", "MLPRouter", "Oracle", "Policy", "RandomRouter", "RouteLLMRouter", "SingleModel",
+           "ThresholdCascade", "ZeroRouter"]

@@ -1,0 +1,96 @@
+"""Choosing settings on the calibrate split: a knob sweep per structural choice, the structural choice by AIQ,
+then per budget the knob with the best calibrate accuracy within it.
+
+Core (not evaluation/) because the method calibrates itself with it (EMAFusion.calibrate) and the harness
+calibrates every baseline with it: one implementation. It never sees a score matrix: callers pass a `grade`
+function (decision -> Outcome) bound to the calibrate labels.
+
+For a budget B (USD/query) the chosen knob is the one with the best calibrate accuracy among those whose
+calibrate mean cost is <= B. When no knob fits, the cheapest one is taken and flagged (feasible=False).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .frontier import aiq
+from .results import Decision, Outcome
+
+Grade = Callable[[Decision], Outcome]
+
+
+def default_budgets(c_lo: float, c_hi: float, n: int = 25) -> np.ndarray:
+    """Log-spaced budgets from the cheapest to the dearest single model's USD/query (on calibrate)."""
+    return np.geomspace(c_lo, c_hi, n)
+
+
+def select_by_budget(costs, accuracies, budgets) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the best setting within each budget (ties: cheaper, then earlier) and whether one fitted."""
+    costs, acc = np.asarray(costs, float), np.asarray(accuracies, float)
+    order = np.lexsort((np.arange(len(costs)), costs, -acc))  # best accuracy, then cheapest, then first
+    chosen, feasible = [], []
+    for budget in np.atleast_1d(budgets):
+        ok = costs[order] <= budget * (1 + 1e-9)
+        if ok.any():
+            chosen.append(int(order[np.argmax(ok)]))
+            feasible.append(True)
+        else:
+            chosen.append(int(np.lexsort((np.arange(len(costs)), -acc, costs))[0]))
+            feasible.append(False)
+    return np.asarray(chosen, int), np.asarray(feasible, bool)
+
+
+@dataclass
+class Sweep:
+    """Every knob of one hyper setting measured on one split (per-query outcomes kept for later use)."""
+
+    hyper: object
+    knobs: list
+    outcomes: list[Outcome]
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame({"knob_index": range(len(self.knobs)), "knob": [_label(k) for k in self.knobs],
+                             "accuracy": [o.accuracy.mean() for o in self.outcomes],
+                             "cost_usd": [o.cost.mean() for o in self.outcomes]})
+
+
+def _label(knob) -> str:
+    if isinstance(knob, float):
+        return f"{knob:.6g}"
+    if hasattr(knob, "label"):
+        return knob.label()
+    return "" if knob is None else str(knob)
+
+
+def sweep(policy, batch, hyper, grade: Grade) -> Sweep:
+    """policy: anything with knobs(hyper) and sweep(batch, hyper) -> [(knob, Decision)]."""
+    pairs = policy.sweep(batch, hyper)
+    return Sweep(hyper, [k for k, _ in pairs], [grade(d) for _, d in pairs])
+
+
+def choose_hyper(policy, batch, grade: Grade, c_range: tuple[float, float]) -> Sweep:
+    """The hyper setting whose calibrate knob sweep has the best AIQ over c_range (first on ties)."""
+    hypers = policy.hypers()
+    if len(hypers) == 1:
+        return sweep(policy, batch, hypers[0], grade)
+    best, best_aiq = None, -np.inf
+    for hyper in hypers:
+        s = sweep(policy, batch, hyper, grade)
+        t = s.table()
+        value = aiq(t["cost_usd"].to_numpy(), t["accuracy"].to_numpy(), c_min=c_range[0], c_max=c_range[1])
+        if value > best_aiq:
+            best, best_aiq = s, value
+    return best
+
+
+def calibrate_budgets(cal: Sweep, budgets) -> pd.DataFrame:
+    """One row per budget: the chosen knob and its calibrate accuracy and cost."""
+    t = cal.table()
+    idx, feasible = select_by_budget(t["cost_usd"], t["accuracy"], budgets)
+    out = t.iloc[idx].rename(columns={"accuracy": "cal_accuracy", "cost_usd": "cal_cost_usd"}).reset_index(drop=True)
+    out.insert(0, "budget_usd", np.atleast_1d(budgets).astype(float))
+    out["feasible"] = feasible
+    return out

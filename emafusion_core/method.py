@@ -1,0 +1,385 @@
+"""EMAFusion, the method: one fitted object that the harness, `ask` and `serve` all run.
+
+    method = EMAFusion().fit(training_set)           # taxonomy classifier + suitability, learned router,
+                                                     # learned verifier, peer judges: all on the fit split
+    points = method.calibrate(calibrate_set, ...)    # one knob sweep on calibrate -> an OperatingPoint per budget
+    decision, state = method.decide(batch, executor, point)   # routing + the judged cascade
+
+What is fitted, once per training set (our defaults where the paper is silent, each a constructor argument):
+- taxonomy labels of fit queries from the suite's own label columns or the documented rules
+  (labelling_rules.yaml); at routing time only the fast classifier over the query embedding decides;
+- the fast classifier, the suitability table Phi (shrunk by `prior_strength` pseudo-queries), the learned
+  router (torch; early stopping on a seeded `validation_share` of fit, so calibrate stays for knob choice),
+  the learned verifier, and the peer judges (the most accurate cheap model of each of `n_peers` families).
+The slow LLM classifier is not part of replay (no cached replies): lambda = 0 (said in the README).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from itertools import product
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .calibration import calibrate_budgets, choose_hyper, default_budgets
+from .cascade import State, run_cascade, thresholds
+from .execution import Batch, stable_rng
+from .judges import LearnedVerifier, Panel, PeerAgreementJudge
+from .learned import LearnedRouter
+from .learned.selection import select_top_k
+from .results import Decision, grade
+from .taxonomy import (AXES, FastClassifier, RuleLabeller, SuitabilityTable, TaxonomyRouter, default_rules,
+                       default_taxonomy, labels_for)
+from .routing import Route
+from .taxonomy.classifiers import confidence, top_labels
+
+ROUTERS = ("taxonomy", "learned", "hybrid")
+# Knob grids (our defaults; every value is chosen on calibrate, never on test).
+LAMBDAS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
+HYBRID_LAMBDAS = (0.0, 0.05, 0.2, 0.8)
+TAU_FAM = (0.5, 0.8, 0.95)
+TAU_J = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """Every knob a deployed EMAFusion runs with. Chosen on calibrate per budget, written to a file by
+    `make reproduce`, named by the YAML config (`operating_point: <file>#<budget>`)."""
+
+    router: str = "hybrid"  # taxonomy | learned | hybrid
+    tau_c: float = 0.7  # suitability a model needs on the query's categories (taxonomy path)
+    tau_fam: float = 0.8  # classifier confidence that makes a query familiar (hybrid switch)
+    cost_weight: float = 0.05  # lambda: predicted score - lambda * normalised cost (learned path)
+    k: int = 3  # candidates per query
+    cascade: bool = True  # False: the router's single pick answers, nothing is judged
+    panel: tuple[str, ...] = ("verifier",)  # judges: verifier, peer:<model>, llm:<model>
+    rule: str = "mean"  # how the panel's confidences combine (mean, majority, unanimity)
+    tau_j: tuple[tuple[str, float], ...] = (("*", 0.7),)  # acceptance threshold per task type, '*' = default
+    budget_usd: float | None = None  # the budget it was calibrated for (None: set by hand)
+
+    def __post_init__(self):
+        if self.router not in ROUTERS:
+            raise ValueError(f"router must be one of {ROUTERS}, got {self.router!r}")
+        if self.rule not in ("mean", "majority", "unanimity"):
+            raise ValueError(f"rule must be mean, majority or unanimity, got {self.rule!r}")
+        if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 1:
+            raise ValueError(f"k must be an integer >= 1, got {self.k!r}")
+        if "*" not in dict(self.tau_j):
+            raise ValueError("tau_j needs a '*' default")
+        if self.cascade and not self.panel:
+            raise ValueError("a cascade needs at least one judge in its panel")
+
+    def dial(self) -> list[str]:
+        """The knobs a budget moves for this router kind, in the order `values` gives them."""
+        names = {"taxonomy": ["tau_c"], "learned": ["cost_weight"], "hybrid": ["tau_fam", "tau_c", "cost_weight"]}
+        return names[self.router] + (["tau_j"] if self.cascade else [])
+
+    def values(self) -> tuple:
+        """The dial's values, e.g. (0.5, 0.3012, 0.0, 0.7) for hybrid + cascade (tau_j: its '*' default)."""
+        return tuple(dict(self.tau_j)["*"] if k == "tau_j" else getattr(self, k) for k in self.dial())
+
+    def with_values(self, values) -> "OperatingPoint":
+        """The same point with the dial set by hand (a budget explorer's sliders)."""
+        values = tuple(values)
+        if len(values) != len(self.dial()):
+            raise ValueError(f"expected {len(self.dial())} values for {self.dial()}, got {values}")
+        changes = {k: float(v) for k, v in zip(self.dial(), values) if k != "tau_j"}
+        if "tau_j" in self.dial():
+            changes["tau_j"] = tuple(sorted({**dict(self.tau_j), "*": float(values[-1])}.items()))
+        return replace(self, budget_usd=None, **changes)
+
+    def label(self) -> str:
+        """What a budget row reports in its knob column, e.g. '(0.5, 0.3012, 0.0, 0.7)'."""
+        extra = [f"{t}:{v}" for t, v in self.tau_j if t != "*"] if self.cascade else []
+        return str(self.values() + tuple(extra))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["panel"], d["tau_j"] = list(self.panel), dict(self.tau_j)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "OperatingPoint":
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"operating point: unknown key {unknown[0]!r}")
+        d = dict(d)
+        if "panel" in d:
+            d["panel"] = tuple(d["panel"])
+        if "tau_j" in d:
+            tau = d["tau_j"]
+            d["tau_j"] = tuple(sorted(tau.items())) if isinstance(tau, dict) else (("*", float(tau)),)
+        return cls(**d)
+
+
+def fit_labels(queries) -> pd.DataFrame:
+    """Taxonomy labels of fit queries: the suite's own label columns where given, else the documented rules."""
+    frame = pd.DataFrame({"benchmark": [q.benchmark for q in queries], "category": [q.category for q in queries],
+                          "answer_format": [q.answer_format for q in queries]})
+    for axis in AXES:
+        values = [q.metadata.get(axis) for q in queries]
+        if any(v is not None for v in values):
+            frame[axis] = values
+    return labels_for(frame, RuleLabeller(default_taxonomy(), default_rules()))
+
+
+def fit_verifier(training) -> LearnedVerifier:
+    """The learned verifier of a training set (one per fit split: EMAFusion and the cascading baselines share it),
+    trained on every model's recorded answer texts and fit-split labels."""
+    def compute():
+        view, executor = training.view, training.executor
+        answers = {m: [executor.run(q, m).response or "" for q in view.queries] for m in training.model_names}
+        return LearnedVerifier().fit(training.model_names, view.texts, answers, training.scores, seed=training.seed)
+
+    return training.view.cached(("learned-verifier", tuple(training.model_names)), compute)
+
+
+def choose_peers(model_names: list[str], families: dict[str, str], accuracy: np.ndarray, unit_cost: np.ndarray,
+                 n_peers: int = 2) -> list[str]:
+    """Our default: among models no dearer than the median, the most accurate (on fit) of each family, best
+    n_peers families. Cheap peers keep the judges' cost a fraction of the strong model's."""
+    cheap = unit_cost <= np.median(unit_cost)
+    best_of_family: dict[str, int] = {}
+    for j in np.flatnonzero(cheap):
+        fam = families.get(model_names[j], model_names[j])
+        if fam not in best_of_family or accuracy[j] > accuracy[best_of_family[fam]]:
+            best_of_family[fam] = int(j)
+    ranked = sorted(best_of_family.values(), key=lambda j: (-accuracy[j], unit_cost[j]))
+    return [model_names[j] for j in ranked[:n_peers]]
+
+
+class EMAFusion:
+    """The method. Hyperparameters here; fitted state (trailing underscore) from `fit`."""
+
+    def __init__(self, k: int = 3, prior_strength: float = 10.0, n_peers: int = 2, validation_share: float = 0.15,
+                 encoder=None, n_tau_c: int = 8):
+        """encoder: embeds query texts that come without embeddings (live requests); replay batches bring
+        theirs."""
+        self.k, self.prior_strength, self.n_peers = k, prior_strength, n_peers
+        self.validation_share, self.encoder, self.n_tau_c = validation_share, encoder, n_tau_c
+
+    # ---- fitting ---------------------------------------------------------------------------------------------
+    def fit(self, training) -> "EMAFusion":
+        """training: a TrainingSet (data.training): queries with embeddings, scores and costs over model_names."""
+        view, x = training.view, training.view.embeddings
+        if x is None:
+            x = self.encoder.encode(view.texts) if self.encoder is not None else None
+        if x is None:
+            raise ValueError("EMAFusion needs query embeddings: give the training set embeddings or an encoder")
+        self.model_names_ = list(training.model_names)
+        self.families_ = {m: training.families.get(m, m) for m in self.model_names_}
+        self.taxonomy_ = default_taxonomy()
+        labels = fit_labels(view.queries)
+        labelled = labels.notna().all(axis=1).to_numpy()
+        if not labelled.any():
+            raise ValueError("no fit query has taxonomy labels: bring label columns or run the slow classifier")
+        scores = np.asarray(training.scores, float)
+        self.unit_cost_ = training.mean_cost
+        fast = FastClassifier(self.taxonomy_, encoder=self.encoder, seed=training.seed).fit_embeddings(
+            x[labelled], labels[labelled])
+        suitability = SuitabilityTable(self.taxonomy_, self.model_names_, self.prior_strength).fit(
+            self.taxonomy_.one_hot(labels[labelled]), scores[labelled])
+        self.taxonomy_router_ = TaxonomyRouter(self.taxonomy_, fast, suitability, self.unit_cost_,
+                                               max_candidates=self.k)
+        # learned router: early stopping on a fixed, seeded share of fit
+        rng = stable_rng(training.suite, training.seed, training.split, "emafusion-validation")
+        val = np.zeros(len(x), bool)
+        val[rng.permutation(len(x))[: max(1, int(self.validation_share * len(x)))]] = True
+        self.learned_ = LearnedRouter(self.encoder, self.model_names_, self.unit_cost_, k=self.k, seed=training.seed)
+        self.learned_.fit_embeddings(x[~val], scores[~val], x[val], scores[val])
+        self.verifier_ = fit_verifier(training)
+        self.peers_ = choose_peers(self.model_names_, self.families_, training.accuracy, self.unit_cost_, self.n_peers)
+        self._panels: dict = {}
+        return self
+
+    # ---- knob grids (what calibration sweeps) ----------------------------------------------------------------
+    def panels(self) -> list[tuple[str, ...]]:
+        """The verifier alone, then with each of the fitted peers added in order."""
+        return [("verifier", *(f"peer:{p}" for p in self.peers_[:n])) for n in range(len(self.peers_) + 1)]
+
+    def tau_c_grid(self, batch: Batch) -> list[float]:
+        """Quantiles of the batch's suitability values (texts only: no label is read)."""
+        qs = np.quantile(self._phi(batch), np.linspace(0.05, 0.95, self.n_tau_c))
+        return sorted(set(np.round(qs, 4).tolist()))
+
+    def grid(self, router: str, cascade: bool, panel: tuple[str, ...], batch: Batch,
+             rule: str = "mean") -> list[OperatingPoint]:
+        tau_c = self.tau_c_grid(batch) if router != "learned" else [0.7]
+        route_knobs = {"taxonomy": [(0.0, t, 0.0) for t in tau_c],
+                       "learned": [(0.0, 0.7, lam) for lam in LAMBDAS],
+                       "hybrid": list(product(TAU_FAM, tau_c, HYBRID_LAMBDAS))}[router]
+        taus = TAU_J if cascade else (0.7,)
+        return [OperatingPoint(router, float(tc), float(tf), float(lam), self.k, cascade,
+                               tuple(panel) if cascade else (), rule, (("*", float(tj)),))
+                for (tf, tc, lam), tj in product(route_knobs, taus)]
+
+    # ---- per-batch quantities, memoised on the batch (keys hold the fitted object) ----------------------------
+    def _embeddings(self, batch: Batch) -> np.ndarray:
+        if batch.embeddings is not None:
+            return batch.embeddings
+        if self.encoder is None:
+            raise ValueError("this batch has no embeddings and the method has no encoder")
+        return batch.cached((self, "embeddings"), lambda: np.asarray(self.encoder.encode(batch.texts)))
+
+    def _probs(self, batch: Batch):
+        return batch.cached((self, "probs"),
+                            lambda: self.taxonomy_router_.fast.predict_proba_embeddings(self._embeddings(batch)))
+
+    def _phi(self, batch: Batch) -> np.ndarray:
+        return batch.cached((self, "phi"), lambda: self.taxonomy_router_.suitability.phi(self._probs(batch)))
+
+    def _predicted(self, batch: Batch) -> np.ndarray:
+        return batch.cached((self, "predicted"),
+                            lambda: self.learned_.predict_from_embeddings(self._embeddings(batch)))
+
+    def _task_types(self, batch: Batch) -> list[str]:
+        return batch.cached((self, "task-types"),
+                            lambda: top_labels(self._probs(batch), self.taxonomy_)["task_type"].tolist())
+
+    def _taxonomy_route(self, batch: Batch, tau_c: float, tau_fam: float):
+        def compute():
+            d = self.taxonomy_router_.decide(self._probs(batch), tau_c=tau_c, tau_fam=tau_fam)
+            return self.taxonomy_router_.chains(d, self.k), d.primary, d.familiar
+
+        return batch.cached((self, "taxonomy-route", float(tau_c), float(tau_fam), self.k), compute)
+
+    def _learned_route(self, batch: Batch, lam: float, k: int):
+        def compute():
+            pred = self._predicted(batch)
+            return select_top_k(pred, self.unit_cost_, k, lam), select_top_k(pred, self.unit_cost_, 1, lam)[:, 0]
+
+        return batch.cached((self, "learned-route", float(lam), k), compute)
+
+    # ---- routing: the one hybrid switch -------------------------------------------------------------------------
+    def route(self, batch: Batch, point: OperatingPoint) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(candidates (n, k) cheapest first with -1 padding, primary (n,), taxonomy_path (n,) bool)."""
+        n, k = len(batch), point.k
+        if point.router == "learned":
+            cands, primary = self._learned_route(batch, point.cost_weight, k)
+            return _pad(cands, k), primary, np.zeros(n, bool)
+        tau_fam = 0.0 if point.router == "taxonomy" else point.tau_fam
+        t_cands, t_primary, familiar = self._taxonomy_route(batch, point.tau_c, tau_fam)
+        t_cands = _pad(t_cands, k)
+        if point.router == "taxonomy":
+            return t_cands, t_primary, np.ones(n, bool)
+        l_cands, l_primary = self._learned_route(batch, point.cost_weight, k)
+        cands = np.where(familiar[:, None], t_cands, _pad(l_cands, k))
+        return cands, np.where(familiar, t_primary, l_primary), familiar.astype(bool)
+
+    def explain(self, batch: Batch, point: OperatingPoint) -> list[Route]:
+        """The routes of a batch as readable objects: candidates, path, taxonomy labels with their confidence,
+        suitability and the learned router's predicted scores (what `emafusion route` prints)."""
+        cands, primary, taxonomy_path = self.route(batch, point)
+        probs, phi, predicted = self._probs(batch), self._phi(batch), self._predicted(batch)
+        labels = top_labels(probs, self.taxonomy_)
+        conf = confidence(probs)
+        names = self.model_names_
+        routes = []
+        for i in range(len(batch)):
+            kept = (phi[i] >= point.tau_c).any()
+            familiar = bool(conf[i] >= (0.0 if point.router == "taxonomy" else point.tau_fam) and kept)
+            path = ("taxonomy" if kept else "taxonomy-fallback") if taxonomy_path[i] else "learned"
+            routes.append(Route(candidates=tuple(names[j] for j in cands[i] if j >= 0), path=path,
+                                primary=names[int(primary[i])],
+                                info={"labels": labels.iloc[i].to_dict(), "confidence": float(conf[i]),
+                                      "familiar": familiar, "phi": dict(zip(names, np.round(phi[i], 4).tolist())),
+                                      "predicted": dict(zip(names, np.round(predicted[i], 4).tolist()))}))
+        return routes
+
+    def panel(self, names: Sequence[str], rule: str = "mean", extra_judges: Mapping | None = None) -> Panel:
+        """The judges an operating point names: verifier (fitted), peer:<model> (agreement with that model's
+        answer) and, from `extra_judges` (name -> judge, given per call, e.g. LLM judges on one request's
+        client), any other kind."""
+        extra = dict(extra_judges or {})
+        key = (tuple(names), rule)
+        if key in self._panels and not extra:
+            return self._panels[key]
+        judges = []
+        for name in names:
+            if name in extra:
+                judges.append(extra[name])
+            elif name == "verifier":
+                judges.append(self.verifier_)
+            elif name.startswith("peer:"):
+                judges.append(PeerAgreementJudge(name[len("peer:"):]))
+            else:
+                raise ValueError(f"unknown judge {name!r}: expected verifier, peer:<model> or one of {sorted(extra)}")
+        panel = Panel(judges, rule=rule)
+        if not extra:
+            self._panels[key] = panel
+        return panel
+
+    # ---- answering ------------------------------------------------------------------------------------------------
+    def decide(self, batch: Batch, executor, point: OperatingPoint, record: bool = False,
+               judges: Mapping | None = None) -> tuple[Decision, State]:
+        """Route every query of the batch and run the cascade through `executor` (replay or live); `judges`:
+        judges of this call beyond the fitted ones (name -> judge), e.g. LLM judges on the caller's client."""
+        cands, primary, taxonomy_path = self.route(batch, point)
+        state = State(batch, self.model_names_, executor, predicted=self._predicted(batch), record=record)
+        if not point.cascade:
+            decision = run_cascade(state, primary[:, None], None, np.zeros((len(batch), 1)))
+        else:
+            tau_j = dict(point.tau_j)
+            types = self._task_types(batch) if set(tau_j) - {"*"} else None
+            tau = thresholds(tau_j, len(batch), cands.shape[1], types)
+            decision = run_cascade(state, cands, self.panel(point.panel, point.rule, judges), tau)
+        decision.taxonomy_path = taxonomy_path
+        return decision, state
+
+    # ---- calibration ---------------------------------------------------------------------------------------------
+    def calibrate(self, calibrate, router: str = "hybrid", cascade: bool = True, budgets=None, n_budgets: int = 25,
+                  panel_size: int | None = None, rule: str = "mean") -> list[OperatingPoint]:
+        """One sweep over the knobs on a calibrate TrainingSet (its labels grade each setting); the panel is
+        chosen by calibrate AIQ, then per budget the knob with the best calibrate accuracy within it."""
+        variant = Variant(self, router, cascade, panel_size, rule, executor=calibrate.executor)
+        mean_cost = calibrate.mean_cost
+        c_range = (float(mean_cost.min()), float(mean_cost.max()))
+        budgets = default_budgets(*c_range, n_budgets) if budgets is None else np.atleast_1d(budgets)
+        s = choose_hyper(variant, calibrate.view,
+                         lambda d: grade(d, calibrate.scores, calibrate.costs, calibrate.failed), c_range)
+        chosen = calibrate_budgets(s, budgets)
+        return [replace(s.knobs[int(i)], budget_usd=float(b)) for b, i in zip(chosen["budget_usd"],
+                                                                             chosen["knob_index"])]
+
+
+class Variant:
+    """EMAFusion with a fixed router kind and cascade on/off, in the shape calibration sweeps: structural
+    choices (the panel) are `hypers`, the budget dial is the grid of operating points (`knobs`)."""
+
+    def __init__(self, method: EMAFusion, router: str, cascade: bool, panel_size: int | None = None,
+                 rule: str = "mean", executor=None):
+        """executor: where answers come from (default: the batch's own, as a replay split view has)."""
+        if router not in ROUTERS:
+            raise ValueError(f"router must be one of {ROUTERS}, got {router!r}")
+        if panel_size is not None and not 1 <= panel_size <= 3:
+            raise ValueError(f"panel_size must be 1, 2 or 3, got {panel_size}")
+        self.method, self.router, self.cascade, self.panel_size, self.rule = method, router, cascade, panel_size, rule
+        self.executor = executor
+        self._grids: dict = {}
+
+    def hypers(self) -> list:
+        if not self.cascade:
+            return [()]
+        panels = self.method.panels()
+        if self.panel_size is not None:
+            return [panels[min(self.panel_size, len(panels)) - 1]]
+        return panels
+
+    def knobs_for(self, batch: Batch, hyper) -> list[OperatingPoint]:
+        key = (batch, tuple(hyper))
+        if key not in self._grids:
+            self._grids[key] = self.method.grid(self.router, self.cascade, tuple(hyper), batch, self.rule)
+        return self._grids[key]
+
+    def decide(self, batch: Batch, hyper, knob: OperatingPoint) -> Decision:
+        return self.method.decide(batch, self.executor or batch.executor, knob)[0]
+
+    def sweep(self, batch: Batch, hyper) -> list[tuple[OperatingPoint, Decision]]:
+        return [(knob, self.decide(batch, hyper, knob)) for knob in self.knobs_for(batch, hyper)]
+
+
+def _pad(cands: np.ndarray, k: int) -> np.ndarray:
+    if cands.shape[1] >= k:
+        return cands[:, :k]
+    return np.hstack([cands, np.full((len(cands), k - cands.shape[1]), -1)])

@@ -1,0 +1,140 @@
+"""Save and load a fitted EMAFusion without pickling arbitrary objects: a folder with `manifest.json` (names,
+hyperparameters, what it was fitted on) and `arrays.npz` (every fitted number: logistic-regression coefficients,
+the suitability table, the torch network's state_dict), read back with allow_pickle=False.
+
+`emafusion fit` writes one; `route`, `ask` and `serve` load it and run no fit code. The manifest's `fit` entry
+(suite, seed, pool) lets a config that does not match the saved model be refused.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "emafusion-fitted-v1"
+
+
+class FittedModelError(ValueError):
+    """A saved model folder is missing, malformed, or does not match the configuration."""
+
+
+def _lr_arrays(clf, prefix: str, out: dict) -> None:
+    out[f"{prefix}.coef"], out[f"{prefix}.intercept"] = clf.coef_, clf.intercept_
+    out[f"{prefix}.classes"] = clf.classes_
+
+
+def _lr(arrays, prefix: str, **params):
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(**params)
+    clf.coef_, clf.intercept_ = arrays[f"{prefix}.coef"], arrays[f"{prefix}.intercept"]
+    clf.classes_ = arrays[f"{prefix}.classes"]
+    clf.n_features_in_ = clf.coef_.shape[1]
+    return clf
+
+
+def save_method(method, folder: str | Path, fit: dict | None = None) -> Path:
+    """Write a fitted EMAFusion to `folder` (created); `fit` describes what it was fitted on."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {}
+    tax = method.taxonomy_router_
+    fast_constant = {}
+    for axis, model in tax.fast._models.items():
+        if isinstance(model, int):
+            fast_constant[axis] = model
+        else:
+            _lr_arrays(model, f"fast.{axis}", arrays)
+    suit = tax.suitability
+    for axis in suit._sum:
+        arrays[f"suit.{axis}.sum"], arrays[f"suit.{axis}.mass"] = suit._sum[axis], suit._mass[axis]
+    arrays["suit.overall"] = suit._overall
+    arrays["unit_cost"] = np.asarray(method.unit_cost_, float)
+    for name, tensor in method.learned_.net.state_dict().items():
+        arrays[f"net.{name}"] = tensor.detach().cpu().numpy()
+    ver = method.verifier_
+    for j, clf in ver._clfs.items():
+        _lr_arrays(clf, f"verifier.{j}", arrays)
+    cfg = method.learned_.config
+    manifest = {
+        "format": FORMAT, "fit": fit or {},
+        "hyper": {"k": method.k, "prior_strength": method.prior_strength, "n_peers": method.n_peers,
+                  "validation_share": method.validation_share, "n_tau_c": method.n_tau_c},
+        "model_names": method.model_names_, "families": method.families_, "peers": method.peers_,
+        "taxonomy": {a: list(c) for a, c in method.taxonomy_.categories.items()},
+        "fast": {"C": tax.fast.C, "seed": tax.fast.seed, "constant": fast_constant},
+        "suitability": {"prior_strength": suit.prior_strength},
+        "learned": {"dim": method.learned_.dim, "extra_dim": method.learned_._extra_dim, "seed": cfg.seed,
+                    "hidden": list(cfg.hidden), "dropout": cfg.dropout, "loss": cfg.loss},
+        "verifier": {"query_features": ver._q.n_features, "answer_features": ver._a.n_features, "C": ver.C,
+                     "constant": {str(j): v for j, v in ver._constant.items()}, "fitted": sorted(ver._clfs)},
+    }
+    np.savez(folder / "arrays.npz", **arrays)
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return folder
+
+
+def read_manifest(folder: str | Path) -> dict:
+    path = Path(folder) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except OSError:
+        raise FittedModelError(f"{folder}: no fitted model here (run `emafusion fit --config ... --out {folder}`)") \
+            from None
+    except json.JSONDecodeError as exc:
+        raise FittedModelError(f"{path}: not valid JSON ({exc})") from None
+    if manifest.get("format") != FORMAT:
+        raise FittedModelError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    return manifest
+
+
+def load_method(folder: str | Path, encoder=None):
+    """A fitted EMAFusion from `folder`; `encoder` embeds live query texts (the one it was fitted with)."""
+    import torch
+
+    from .judges import LearnedVerifier
+    from .learned import LearnedRouter
+    from .learned.model import ScoreNet
+    from .learned.train import TrainConfig
+    from .method import EMAFusion
+    from .taxonomy import FastClassifier, SuitabilityTable, TaxonomyRouter, default_taxonomy
+
+    folder = Path(folder)
+    m = read_manifest(folder)
+    with np.load(folder / "arrays.npz", allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    method = EMAFusion(encoder=encoder, **m["hyper"])
+    method.model_names_, method.families_, method.peers_ = m["model_names"], m["families"], m["peers"]
+    method.taxonomy_ = default_taxonomy()
+    if {a: list(c) for a, c in method.taxonomy_.categories.items()} != m["taxonomy"]:
+        raise FittedModelError(f"{folder}: fitted with another taxonomy than this package's taxonomy.yaml")
+    method.unit_cost_ = arrays["unit_cost"]
+    fast = FastClassifier(method.taxonomy_, encoder=encoder, C=m["fast"]["C"], seed=m["fast"]["seed"])
+    for axis in method.taxonomy_.categories:
+        if axis in m["fast"]["constant"]:
+            fast._models[axis] = int(m["fast"]["constant"][axis])
+        else:
+            fast._models[axis] = _lr(arrays, f"fast.{axis}", C=fast.C, max_iter=2000, random_state=fast.seed)
+    suit = SuitabilityTable(method.taxonomy_, method.model_names_, m["suitability"]["prior_strength"])
+    for axis in method.taxonomy_.categories:
+        suit._sum[axis], suit._mass[axis] = arrays[f"suit.{axis}.sum"], arrays[f"suit.{axis}.mass"]
+    suit._overall = arrays["suit.overall"]
+    method.taxonomy_router_ = TaxonomyRouter(method.taxonomy_, fast, suit, method.unit_cost_, max_candidates=method.k)
+    ln = m["learned"]
+    config = TrainConfig(hidden=tuple(ln["hidden"]), dropout=ln["dropout"], loss=ln["loss"], seed=ln["seed"])
+    learned = LearnedRouter(encoder, method.model_names_, method.unit_cost_, k=method.k, config=config)
+    learned.dim, learned._extra_dim = ln["dim"], ln["extra_dim"]
+    net = ScoreNet(ln["dim"] + ln["extra_dim"], len(method.model_names_), config.hidden, config.dropout)
+    net.load_state_dict({k[len("net."):]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")})
+    learned.net = net.eval()
+    method.learned_ = learned
+    vm = m["verifier"]
+    ver = LearnedVerifier(query_bits=int(np.log2(vm["query_features"])), answer_bits=int(np.log2(vm["answer_features"])),
+                          C=vm["C"])
+    ver.model_names = list(method.model_names_)
+    ver._constant = {int(j): v for j, v in vm["constant"].items()}
+    ver._clfs = {int(j): _lr(arrays, f"verifier.{j}", C=ver.C, solver="liblinear") for j in vm["fitted"]}
+    method.verifier_ = ver
+    method._panels = {}
+    return method
