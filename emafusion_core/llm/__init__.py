@@ -1,6 +1,6 @@
 """The LLM gateway: every LLM call of the project goes through LLMClient (disk cache, budget, retries,
 per-model concurrency, cost). Importing this package does not import litellm; the first call does."""
-from .budget import Budget
+from .budget import Budget, ChainedBudget
 from .cache import ResponseCache, cache_key
 from .client import GatewayStats, LLMClient
 from .errors import BadReply, BudgetExceeded, LLMError, PriceUnknown, ProviderError, ReplayMiss
@@ -9,6 +9,6 @@ from .pricing import Pricer
 from .retry import RetryPolicy
 from .types import Reply, Request
 
-__all__ = ["BadReply", "Budget", "BudgetExceeded", "GatewayStats", "LLMClient", "LLMError", "LiteLLMExecutor",
-           "PriceUnknown", "Pricer", "ProviderError", "ReplayMiss", "Reply", "Request", "ResponseCache",
-           "RetryPolicy", "cache_key"]
+__all__ = ["BadReply", "Budget", "BudgetExceeded", "ChainedBudget", "GatewayStats", "LLMClient",
+           "LLMError", "LiteLLMExecutor", "PriceUnknown", "Pricer", "ProviderError", "ReplayMiss", "Reply", "Request",
+           "ResponseCache", "RetryPolicy", "cache_key"]

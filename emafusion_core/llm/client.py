@@ -258,7 +258,7 @@ class LLMClient:
         except LLMError as exc:
             exc.key = key
             raise
-        if self.budget.cap_usd is None:
+        if not self.budget.capped:
             return self.budget.reserve(0.0, model=request.model, key=key)
         params = request.params
         max_out = params.get("max_tokens") or params.get("max_completion_tokens")
