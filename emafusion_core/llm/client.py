@@ -11,13 +11,14 @@ import dataclasses
 import json
 import logging
 import random
+import threading
 import time
 import weakref
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping, MutableMapping, Sequence
 
 from ._loop import LoopThread, shared_loop
-from .budget import Budget, Hold
+from .budget import Budget, ChainedBudget, Hold
 from .cache import ResponseCache, cache_key
 from .errors import BadReply, BudgetExceeded, LLMError, ProviderError, ReplayMiss
 from .pricing import Pricer
@@ -46,6 +47,37 @@ class GatewayStats:
 
     def line(self) -> str:
         return f"calls={self.calls} hits={self.hits} err={self.errors} ${self.usd:.4f}"
+
+
+class CallRecord:
+    """What one client (typically a per-request view) asked for and got, kept for usage reports and diagnosis.
+
+    outcomes: cache key -> the Reply or LLMError of the latest call with that key; errors: every LLMError in
+    order; input_tokens / output_tokens: summed over every call (cache hits included, as their cost is; a
+    failure counts the tokens it reports); call_s: the summed duration of the calls (concurrent calls overlap,
+    so this can exceed wall time). Thread-safe."""
+
+    def __init__(self):
+        self.outcomes: dict[str, Reply | LLMError] = {}
+        self.errors: list[LLMError] = []
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.call_s = 0.0
+        self._lock = threading.Lock()
+
+    def add(self, key: str, outcome: Reply | LLMError, seconds: float) -> None:
+        with self._lock:
+            self.call_s += seconds
+            self.outcomes[key] = outcome
+            if isinstance(outcome, LLMError):
+                self.errors.append(outcome)
+            self.input_tokens += getattr(outcome, "input_tokens", None) or 0
+            self.output_tokens += getattr(outcome, "output_tokens", None) or 0
+
+    @property
+    def usage(self) -> tuple[int, int]:
+        """(input tokens, output tokens)."""
+        return self.input_tokens, self.output_tokens
 
 
 def _field(obj: Any, name: str, default: Any = None) -> Any:
@@ -80,13 +112,18 @@ class LLMClient:
     concurrency: calls in flight per model (an int, or a mapping with an optional "*" default).
     transport: the async completion function (default litellm.acompletion); tests inject faults here.
     loop: the LoopThread that runs the blocking methods (default: one shared by the process).
+    record: a CallRecord that notes the outcome of every call (default None: nothing is kept per call).
+
+    `view()` makes a client for one request (or any unit of work) that shares this one's cache and
+    everything about how calls are made, with its own budget and its own CallRecord.
     """
 
     def __init__(self, cache: ResponseCache | MutableMapping, *, mode: str = "live", pricer: Pricer | None = None,
                  budget: Budget | float | None = None, retry: RetryPolicy | None = None,
                  concurrency: int | Mapping[str, int] = 4, endpoints: Mapping[str, Mapping] | None = None,
                  timeout_s: float = 120.0, transport: Transport | None = None, progress: bool = True,
-                 rng: random.Random | None = None, loop: LoopThread | None = None):
+                 rng: random.Random | None = None, loop: LoopThread | None = None,
+                 record: CallRecord | None = None):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         self.cache = cache if isinstance(cache, ResponseCache) else ResponseCache(cache)
@@ -103,8 +140,31 @@ class LLMClient:
         self._rng = rng or random.Random()
         self._redact = Redactor(secrets_in(self.endpoints))
         self._loop = loop or shared_loop()  # the caller's (or the process's) to close, as is the cache
+        self.record = record
+        # per event loop: the per-model semaphores, and the calls in flight by cache key (shared by views)
         self._limits: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._inflight: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def view(self, *, budget: Budget | float | None = None, record: CallRecord | None = None) -> "LLMClient":
+        """A client for one unit of work (e.g. one server request) over this client's gateway.
+
+        Shared with this client: the cache, mode, pricer, retry policy, endpoints, timeout, transport, loop,
+        the per-model concurrency limits and the de-duplication of identical calls in flight (so views
+        together never exceed a model's limit), and the GatewayStats (they count for the whole gateway).
+        Its own: the budget and the CallRecord (a fresh one unless given).
+
+        budget: a Budget, used as it is (chain it to this client's budget yourself, e.g. with
+          ChainedBudget); or a USD cap or None: a ChainedBudget(cap, [this client's budget]), so that what
+          the view spends also counts against this client's cap and the view can never overshoot it."""
+        if not isinstance(budget, Budget):
+            budget = ChainedBudget(budget, [self.budget])
+        view = type(self)(self.cache, mode=self.mode, pricer=self.pricer, budget=budget, retry=self.retry,
+                          concurrency=self.concurrency, endpoints=self.endpoints, timeout_s=self.timeout_s,
+                          transport=self._transport, progress=self.progress, rng=self._rng, loop=self._loop,
+                          record=CallRecord() if record is None else record)
+        view.stats = self.stats
+        view._limits, view._inflight = self._limits, self._inflight
+        return view
 
     # ---- public API -------------------------------------------------------------------------------------
 
@@ -118,13 +178,35 @@ class LLMClient:
         return await self.acall(Request(model, messages, params, response_format, template_version))
 
     def call(self, request: Request) -> Reply:
-        if self.mode != "refresh":  # a cache hit needs no event loop
-            hit = self._lookup(request, cache_key(request))
-            if hit is not None:
-                return hit
-        return self._loop.run(self.acall(request))
+        started = time.perf_counter()
+        try:
+            reply = None
+            if self.mode != "refresh":  # a cache hit needs no event loop
+                reply = self._lookup(request, cache_key(request))
+            if reply is None:
+                reply = self._loop.run(self._acall(request))
+        except LLMError as exc:
+            self._note(request, exc, started)
+            raise
+        self._note(request, reply, started)
+        return reply
 
     async def acall(self, request: Request) -> Reply:
+        started = time.perf_counter()
+        try:
+            reply = await self._acall(request)
+        except LLMError as exc:
+            self._note(request, exc, started)
+            raise
+        self._note(request, reply, started)
+        return reply
+
+    def _note(self, request: Request, outcome: Reply | LLMError, started: float) -> None:
+        if self.record is not None:
+            key = outcome.key if isinstance(outcome, Reply) else cache_key(request)
+            self.record.add(key, outcome, time.perf_counter() - started)
+
+    async def _acall(self, request: Request) -> Reply:
         key = cache_key(request)
         if self.mode != "refresh":
             hit = self._lookup(request, key)
@@ -258,7 +340,7 @@ class LLMClient:
         except LLMError as exc:
             exc.key = key
             raise
-        if self.budget.cap_usd is None:
+        if not self.budget.capped:
             return self.budget.reserve(0.0, model=request.model, key=key)
         params = request.params
         max_out = params.get("max_tokens") or params.get("max_completion_tokens")

@@ -27,6 +27,10 @@ class BudgetExceeded(LLMError):
 
     kind = "budget"
 
+    def __init__(self, message: str, *, scope: str = "", **kw):
+        super().__init__(message, **kw)
+        self.scope = scope  # the Budget.scope of the budget that refused ("" if no budget did, e.g. no max_tokens)
+
 
 class PriceUnknown(LLMError):
     """Neither our price table nor litellm's price map knows the model; nothing was sent."""

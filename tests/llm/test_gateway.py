@@ -280,6 +280,73 @@ def test_budget_cap_holds_across_threads():
     assert budget.spent_usd == pytest.approx(0.33) and budget.reserved_usd == pytest.approx(0)
 
 
+# ---- per-request views ----------------------------------------------------------------------------------------
+
+def test_a_view_shares_the_cache_both_ways(mock_client):
+    parent, script = mock_client("parent", "view")
+    first = parent.complete(MOCK, HI, max_tokens=20)
+    view = parent.view()
+    hit = view.complete(MOCK, HI, max_tokens=20)  # the parent's reply, from the shared cache
+    assert hit.cached and hit.text == first.text == "parent" and script.calls == 1
+    other = [{"role": "user", "content": "other"}]
+    assert view.complete(MOCK, other, max_tokens=20).text == "view"
+    assert parent.complete(MOCK, other, max_tokens=20).cached and script.calls == 2
+    assert view.stats is parent.stats and parent.stats.hits == 2  # one gateway, one set of counters
+
+
+def test_a_view_has_its_own_budget_chained_to_the_parents(mock_client):
+    parent, script = mock_client("a", "b", "c", budget=1.0, prices={MOCK: (1.0, 2.0)})
+    cost = expected_mock_cost(1e-6, 2e-6)
+    capped = parent.view(budget=1e-9)  # a cap of its own: refused, nothing sent, the parent is untouched
+    with pytest.raises(BudgetExceeded) as refused:
+        capped.complete(MOCK, HI, max_tokens=20)
+    assert refused.value.scope == "request" and script.calls == 0
+    first, second = parent.view(), parent.view(budget=0.5)
+    first.complete(MOCK, [{"role": "user", "content": "1"}], max_tokens=20)
+    second.complete(MOCK, [{"role": "user", "content": "2"}], max_tokens=20)
+    assert first.budget is not second.budget and first.budget is not parent.budget
+    assert first.spent_usd == pytest.approx(cost) and second.spent_usd == pytest.approx(cost)
+    assert parent.spent_usd == pytest.approx(2 * cost) and capped.spent_usd == 0  # both count for the parent
+    parent.complete(MOCK, [{"role": "user", "content": "3"}], max_tokens=20)
+    assert first.spent_usd == pytest.approx(cost) and parent.spent_usd == pytest.approx(3 * cost)
+    poor, _ = mock_client("x", budget=1e-9, cache_name="poor")  # a capped parent caps a view without a cap
+    with pytest.raises(BudgetExceeded) as by_parent:
+        poor.view().complete(MOCK, HI, max_tokens=20)
+    assert by_parent.value.scope == "run"
+
+
+def test_a_view_keeps_its_own_record_of_every_call(mock_client):
+    parent, script = mock_client("a", Status(400), "c")
+    parent.concurrency = 1  # the script answers in call order
+    view, other = parent.view(), parent.view()
+    ok = view.complete(MOCK, HI, max_tokens=20)
+    failed = Request(MOCK, [{"role": "user", "content": "fails"}], {"max_tokens": 20})
+    with pytest.raises(ProviderError):
+        view.call(failed)
+    batched = view.batch([Request(MOCK, [{"role": "user", "content": "batched"}], {"max_tokens": 20})])[0]
+    hit = view.complete(MOCK, HI, max_tokens=20)
+    record = view.record
+    assert record.outcomes[ok.key] is hit and record.outcomes[batched.key] is batched
+    assert isinstance(record.outcomes[cache_key(failed)], ProviderError)
+    assert [type(e) for e in record.errors] == [ProviderError]
+    assert record.usage == (30, 60) and record.call_s > 0  # three replies of 10 + 20 tokens (the hit included)
+    assert parent.record is None and other.record.outcomes == {} and other.record.usage == (0, 0)
+    assert script.calls == 3
+
+
+def test_views_share_the_per_model_concurrency_limit(mock_client):
+    parent, script = mock_client({"mock_response": "x", "mock_delay": 0.3}, {"mock_response": "y", "mock_delay": 0.3})
+    parent.concurrency = 1
+    views = [parent.view(), parent.view()]
+    threads = [threading.Thread(target=v.complete, args=(MOCK, [{"role": "user", "content": str(i)}]),
+                                kwargs={"max_tokens": 20}) for i, v in enumerate(views)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert script.calls == 2 and abs(script.times[1] - script.times[0]) >= 0.25  # one after the other
+
+
 # ---- cache key ------------------------------------------------------------------------------------------------
 
 def test_cache_key_covers_everything_that_changes_the_reply():

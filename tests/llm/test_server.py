@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import diskcache
@@ -229,19 +230,45 @@ def test_concurrent_requests_all_succeed(system, proxy):
     assert health["requests"] == 4
 
 
-def test_server_budget_holds_under_concurrency(system, proxy):
-    cap = 0.0002  # less than the six requests need even one at a time: some must be refused
+def test_server_budget_below_any_call_refuses_every_request_with_429(system, proxy):
+    cap = 1e-6  # below the worst case of the cheapest call (the small model: about 3e-5 USD): nothing fits
     with serving(create_app(system, cap)) as url:
+        user = [[{"role": "user", "content": f"{q} Answer with the name only."}] for q in QUESTIONS]  # uncached
+        with ThreadPoolExecutor(4) as pool:
+            responses = list(pool.map(lambda m: _post(url, {"model": "emafusion", "messages": m}), user))
+        health = httpx.get(url.removesuffix("/v1") + "/health", timeout=10).json()
+        _healthy(url)
+    for r in responses:
+        error = _error(r, 429)
+        assert error["code"] == error["type"] == "insufficient_quota" and "server budget refused" in error["message"]
+    assert proxy.requests == 0 and health["requests"] == len(QUESTIONS)
+    assert health["spent_usd"] == 0 and health["reserved_usd"] == pytest.approx(0, abs=1e-12)
+
+
+def test_server_budget_stops_escalation_and_returns_the_answer_paid_for(system, proxy):
+    """Under concurrency, with a server cap that every small-model call fits (six requests' worst cases at
+    once) and no large-model call does (its max_tokens alone cost more): each request gets the small model's
+    answer, the large judge's verdict and the escalation both refused, and says so in `fallback`."""
+    judged_by_large = replace(system.config, cascade=replace(system.config.cascade, judges=("large",)))
+    large_judge = EMAFusionSystem(judged_by_large, system.router, system.client)
+    cap = 0.001  # small: about 3e-5 worst case per call; large: 64 tokens x 30 USD/Mtok = 0.0019 before any input
+    with serving(create_app(large_judge, cap)) as url:
         user = [[{"role": "user", "content": f"{q} Just the name."}] for q in QUESTIONS]
         with ThreadPoolExecutor(4) as pool:
             responses = list(pool.map(lambda m: _post(url, {"model": "emafusion", "messages": m}), user))
-        statuses = [r.status_code for r in responses]
         health = httpx.get(url.removesuffix("/v1") + "/health", timeout=10).json()
         _healthy(url)
-    assert set(statuses) <= {200, 429}, statuses
-    refused = [r for r in responses if r.status_code == 429]
-    degraded = [r for r in responses if r.status_code == 200 and "fallback" in r.json()["emafusion"]]
-    assert refused or degraded
-    for r in refused:
-        assert r.json()["error"]["code"] == "insufficient_quota" and "budget" in r.json()["error"]["message"]
+    assert [r.status_code for r in responses] == [200] * len(QUESTIONS), [r.text for r in responses]
+    for r in responses:
+        body = r.json()
+        extra = body["emafusion"]
+        assert body["choices"][0]["message"]["content"].strip()
+        assert extra["answered_by"] == "small" and extra["models_run"] == ["small", "large"]
+        assert extra["verdicts"] == [{"model": "small", "judge": "llm:large", "confidence": None}]
+        [fallback] = extra["fallback"]
+        assert fallback["answered_by"] == "small" and fallback["escalation_failed"] == "large"
+        assert fallback["reason"].startswith("budget: server budget refused a call to 'large'")
+        assert extra["cost_usd"]["judge"] == 0 and 0 < extra["spent_usd"] == pytest.approx(extra["cost_usd"]["model"])
+    assert proxy.requests == len(QUESTIONS)  # only the small model's answers were ever sent
+    assert proxy.max_inflight >= 2  # the requests really ran side by side
     assert 0 < health["spent_usd"] <= cap and health["reserved_usd"] == pytest.approx(0, abs=1e-12)

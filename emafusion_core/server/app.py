@@ -1,0 +1,89 @@
+"""The HTTP wiring of `emafusion serve`: the FastAPI app, its routes and error handlers. The wire format is in
+openai.py, the answering in answer.py."""
+from __future__ import annotations
+
+import time
+import uuid
+
+from fastapi import FastAPI, Request as HTTPRequest
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..system import EMAFusionSystem
+from .answer import Server
+from .openai import (APIError, budget_of, chunks, completion, decode_body, error_body, model_card, model_list,
+                     parse_chat_request)
+
+MAX_BODY_BYTES = 1_000_000
+
+
+async def _read_body(request: HTTPRequest, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise APIError(413, f"request body of {declared} bytes is over the limit of {limit} bytes",
+                       "invalid_request_error", None, "request_too_large")
+    parts, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise APIError(413, f"request body is over the limit of {limit} bytes", "invalid_request_error",
+                           None, "request_too_large")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def create_app(system: EMAFusionSystem, budget_usd: float | None = None, *,
+               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """The HTTP app over a built system.
+
+    budget_usd: a USD cap for everything this server spends. None: the system client's own Budget (the
+    config's budget_usd) is the server's budget. A number: a new Budget with that cap, on top of the
+    client's own (a call must fit in both)."""
+    server = Server(system, budget_usd)
+    app = FastAPI(title="EMAFusion", description="OpenAI-compatible routing endpoint", docs_url=None,
+                  redoc_url=None)
+    app.state.server = server
+    started = int(time.time())
+
+    @app.exception_handler(APIError)
+    async def _api_error(_request, exc: APIError):
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request, exc: StarletteHTTPException):
+        kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
+        return JSONResponse(error_body(str(exc.detail), kind), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request, exc: Exception):
+        return JSONResponse(error_body(f"internal error: {type(exc).__name__}: {exc}", "server_error"),
+                            status_code=500)
+
+    @app.get("/health")
+    async def health():
+        b = server.budget
+        return {"status": "ok", "requests": server.requests, "spent_usd": b.spent_usd,
+                "reserved_usd": b.reserved_usd, "budget_usd": b.cap_usd, "remaining_usd": b.remaining_usd,
+                "models": [m.name for m in system.config.models], "router": system.config.router.kind}
+
+    @app.get("/v1/models")
+    async def models():
+        return model_list(started)
+
+    @app.get("/v1/models/{model_id}")
+    async def model(model_id: str):
+        budget_of(model_id)
+        return model_card(model_id, started)
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: HTTPRequest):
+        chat = parse_chat_request(decode_body(await _read_body(request, max_body_bytes)))
+        served = await run_in_threadpool(server.answer, chat)
+        rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        if chat.stream:
+            return StreamingResponse(chunks(chat, served, rid, created), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache"})
+        return JSONResponse(completion(chat, served, rid, created))
+
+    return app
