@@ -180,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # `eval` and `reproduce` pass their options on as they are (argparse would read `--suite` as its own)
+    if argv and argv[0] == "eval":
+        return _eval(argparse.Namespace(rest=argv[1:]))
+    if argv and argv[0] == "reproduce":
+        return _reproduce(argparse.Namespace(rest=argv[1:]))
     args = build_parser().parse_args(argv)
     return args.func(args)
 

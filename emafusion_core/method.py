@@ -215,6 +215,10 @@ class EMAFusion:
                 for (tf, tc, lam), tj in product(route_knobs, taus)]
 
     # ---- per-batch quantities, memoised on the batch (keys hold the fitted object) ----------------------------
+    def embed(self, batch: Batch) -> np.ndarray:
+        """The batch's query embeddings: its own, else encoded once with the method's encoder."""
+        return self._embeddings(batch)
+
     def _embeddings(self, batch: Batch) -> np.ndarray:
         if batch.embeddings is not None:
             return batch.embeddings

@@ -31,7 +31,8 @@ QUICK_PARAMETERS: dict[str, dict] = {
 OUTPUTS: dict[str, dict[str, bool]] = {
     "01_models_table": {"models_table.csv": True, "models_routerbench.png": False, "models_routerbench.svg": False,
                         "models_routellm.png": False, "models_routellm.svg": False},
-    "02_comparison": {"claims.csv": False, "baselines_routerbench.csv": False, "frontier_routerbench.csv": False,
+    "02_comparison": {"claims.csv": False, "baselines_routerbench.csv": False,
+                      "operating_points_routerbench.json": False, "frontier_routerbench.csv": False,
                       "baselines_routerbench_summary.csv": False, "frontier_routerbench.png": False,
                       "hybrid_vs_single_routerbench.png": False},
     "03_router_accuracy": {"router_accuracy_routerbench.csv": False, "router_accuracy_routerbench.png": False,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
@@ -154,6 +155,8 @@ class CascadeResult:
     steps: list[tuple[str, list[Verdict]]] = field(default_factory=list)  # (model, verdicts on its answer)
     accepted_by_panel: bool = False
     fallback: bool = False  # the last candidate failed: this is the best answer already paid for
+    escalation_error: str | None = None  # with a fallback: why the last candidate gave no answer
+    answers: dict = field(default_factory=dict)  # model -> Answer, every answer this part paid for
     model_cost_usd: float = 0.0
     judge_cost_usd: float = 0.0
     router_cost_usd: float = 0.0
@@ -180,8 +183,12 @@ class AskResult:
 
 
 class EMAFusionSystem:
-    def __init__(self, config: Config, method: EMAFusion, point: OperatingPoint, client: LLMClient):
+    def __init__(self, config: Config, method: EMAFusion, point: OperatingPoint, client: LLMClient,
+                 embed_lock: threading.Lock | None = None):
+        """embed_lock: serialises embedding (the encoder and its on-disk store), shared by with_client copies
+        so concurrent requests embed one at a time and run their model calls in parallel."""
         self.config, self.method, self.point, self.client = config, method, point, client
+        self.embed_lock = embed_lock or threading.Lock()
         self.executor = PoolExecutor(client, config)
         self.decomposer = Decomposer(client, config.decompose_with) if config.decompose_with else None
         # LLM judges call through this system's client (its budget): handed to the method per call
@@ -189,7 +196,7 @@ class EMAFusionSystem:
 
     def with_client(self, client: LLMClient) -> "EMAFusionSystem":
         """The same fitted system over another client (e.g. one request's budget view)."""
-        return EMAFusionSystem(self.config, self.method, self.point, client)
+        return EMAFusionSystem(self.config, self.method, self.point, client, self.embed_lock)
 
     @classmethod
     def build(cls, config: Config, client: LLMClient | None = None, encoder=None,
@@ -202,7 +209,10 @@ class EMAFusionSystem:
         return cls(config, method, operating_point(config, config_dir), client or make_client(config))
 
     def _batch(self, texts: Sequence[str]) -> Batch:
-        return Batch([Query(f"request-{i}", t) for i, t in enumerate(texts)])
+        batch = Batch([Query(f"request-{i}", t) for i, t in enumerate(texts)])
+        with self.embed_lock:
+            batch.embeddings = self.method.embed(batch)
+        return batch
 
     def route(self, text: str) -> Route:
         return self.method.explain(self._batch([text]), self.point)[0]
@@ -233,8 +243,11 @@ class EMAFusionSystem:
         steps = [(m, verdicts.get(names.index(m), [])) for m in order]
         accepted = self.point.cascade and not decision.fallback[i] and names[final] != route.candidates[-1]
         model_usd = float((state.cost[i] * state.ran[i]).sum())
-        return CascadeResult(batch_id(state, i), state.answer(i, final), order, steps, bool(accepted),
-                             bool(decision.fallback[i]), model_usd, float(state.judge_cost[i]), 0.0, route.path)
+        answers = {names[j]: state.answer(i, j) for j in np.flatnonzero(state.paid[i])}
+        fallback = bool(decision.fallback[i])
+        escalation = answers[order[-1]].error if fallback and order else None
+        return CascadeResult(batch_id(state, i), state.answer(i, final), order, steps, bool(accepted), fallback,
+                             escalation, answers, model_usd, float(state.judge_cost[i]), 0.0, route.path)
 
 
 def batch_id(state, i: int) -> str:

@@ -52,3 +52,20 @@ def test_route_with_a_broken_config_names_the_key(tmp_path, capsys):
     bad.write_text("models:\n  - {name: a, litellm_model: openai/x}\n")
     assert main(["route", "--config", str(bad), "hi"]) == 1
     assert "models[0].stands_for: required" in capsys.readouterr().err
+
+
+def test_eval_takes_its_options_as_the_readme_writes_them(tmp_path, capsys):
+    assert main(["eval", "--suite", "routerbench", "--seeds", "0", "--encoder", "hashing", "--no-emafusion",
+                 "--budgets", "4", "--n-boot", "10", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "baselines_routerbench_summary.csv").exists() and "AIQ" in capsys.readouterr().out
+
+
+def test_a_failed_call_recorded_in_the_outcomes_is_data_not_a_zero_score(tmp_path, capsys):
+    q, o, m = tiny_tables()
+    o["error_kind"] = None
+    o.loc[0, ["score", "error_kind"]] = [None, "provider_error"]
+    assert main(["data", "check", str(_write(tmp_path / "ok", q, o, m))]) == 0
+    o.loc[1, "score"] = None  # an empty score on a call that did not fail
+    assert main(["data", "check", str(_write(tmp_path / "bad", q, o, m))]) == 1
+    err = capsys.readouterr().err
+    assert "'score'" in err and "row 1" in err and "missing value" in err

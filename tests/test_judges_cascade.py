@@ -157,34 +157,6 @@ def _judge_client(reply, cache=None):
 
 def test_llm_judge_rates_and_abstains_on_garbage():
     client, model = _judge_client("Correct and clear. [[9]]")
-    v = LLMJudge(client, model).judge(Q, Answer("q1", "m", "B", 0.0), {})
-    assert v.confidence == pytest.approx(0.9) and v.cost_usd > 0 and v.calls == 1
-    client, model = _judge_client("I refuse to grade.")
-    v = LLMJudge(client, model).judge(Q, Answer("q1", "m", "B", 0.0), {})
-    assert v.abstained and v.cost_usd > 0 and v.detail == "unparseable"
-
-
-def test_aggregation_rules():
-    conf = np.array([[0.9, 0.2, np.nan], [np.nan, np.nan, np.nan], [0.6, 0.7, 0.8]])
-    np.testing.assert_allclose(aggregate(conf, "mean"), [0.55, np.nan, 0.7])
-    np.testing.assert_allclose(aggregate(conf, "majority"), [0.5, np.nan, 1.0])
-    np.testing.assert_allclose(aggregate(conf, "unanimity"), [0.2, np.nan, 0.6])
-    with pytest.raises(ValueError):
-        aggregate(conf, "median")
-
-
-def test_calibrator_learns_which_judge_to_trust():
-    rng = np.random.default_rng(0)
-    correct = rng.integers(0, 2, 400)
-    good = np.clip(correct * 0.8 + rng.normal(0.1, 0.1, 400), 0, 1)  # informative judge
-    noise = rng.uniform(0, 1, 400)  # useless judge
-    cal = Calibrator().fit(np.stack([good, noise], 1), correct)
-    p = cal.predict(np.array([[0.9, 0.1], [0.1, 0.9]]))
-    assert p[0] > 0.8 and p[1] < 0.2
-
-
-def test_llm_judge_rates_and_abstains_on_garbage():
-    client, model = _judge_client("Correct and clear. [[9]]")
     v, cost = judge_answer(LLMJudge(client, model), Q, Answer("q1", "m", "B", 0.0))
     assert v.confidence == pytest.approx(0.9) and cost > 0
     client, model = _judge_client("I refuse to grade.")

@@ -110,3 +110,24 @@ def test_a_cascade_pays_for_every_model_it_ran(tiny_suite):
     summary = outcome.summary(tiny_suite.model_names)
     assert summary["share:dear"] == 1.0 and summary["judge_calls"] == 1.0 and summary["models_run"] == 2.0
     assert summary["judge_share_of_cost"] == pytest.approx(0.002 / 0.013)
+
+
+def test_a_recorded_failure_is_a_paid_failed_answer_that_scores_zero():
+    from suite_support import tiny_tables
+
+    from emafusion_core.execution import ErrorKind
+
+    q, o, m = tiny_tables()
+    o["response"] = "an answer"
+    o["error_kind"] = None
+    failed_row = o.index[(o["query_id"] == "q1") & (o["model"] == "dear")][0]
+    o.loc[failed_row, ["score", "error_kind", "response"]] = [None, "provider_error", None]
+    suite = Suite.from_tables("mine", q, o, m)
+    answer = ReplayExecutor.for_suite(suite).run(queries_of(suite, ["q1"])[0], "dear")
+    assert answer.error_kind is ErrorKind.FAILED and not answer.ok and answer.cost_usd == 0.01
+    scorer = Scorer(suite)
+    ids = ["q0", "q1"]
+    outcome = scorer.score(ids, Decision(final=np.array([1, 1])))
+    assert outcome.accuracy.tolist() == [1.0, 0.0] and outcome.failed.tolist() == [False, True]
+    assert outcome.model_cost.tolist() == [0.01, 0.01]  # the failed call was paid for
+    assert scorer.scores(ids)[1].tolist() == [0.0, 0.0]  # training labels: a failure is no answer

@@ -39,7 +39,9 @@ def _check_columns(df: pd.DataFrame, table: str, source: str) -> None:
             continue
         values = df[col.name]
         if col.required or col.kind != "str":
-            row = _first_bad(values.isna()) if col.required else None
+            # a failed call's row leaves its score empty (validate_outcomes checks that rule)
+            may_be_empty = df["error_kind"].notna() if col.name == "score" and "error_kind" in df.columns else False
+            row = _first_bad(values.isna() & ~may_be_empty) if col.required else None
             if row is not None:
                 raise DataValidationError(source, col.name, row, "missing value")
         if col.kind in ("float", "int"):

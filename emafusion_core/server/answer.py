@@ -6,22 +6,11 @@ import threading
 import time
 
 from ..decompose import join_answers
-from ..execution import Query
-from ..llm import Budget, BudgetExceeded, ChainedBudget, LLMClient, LLMError
+from ..execution import ErrorKind, Query
+from ..llm import Budget, BudgetExceeded, ChainedBudget, LLMClient
 from ..llm.errors import BadReply
 from ..system import AskResult, EMAFusionSystem
 from .openai import APIError, ChatRequest, Served
-
-
-class _LockedRouter:
-    """Routing (the encoder and its embedding store) is local and takes milliseconds: serialised."""
-
-    def __init__(self, router, lock: threading.Lock):
-        self.router, self.lock = router, lock
-
-    def route_batch(self, queries):
-        with self.lock:
-            return self.router.route_batch(queries)
 
 
 class Server:
@@ -36,7 +25,6 @@ class Server:
         own = system.client.budget
         self.budget = own if budget_usd is None else Budget(budget_usd, scope="server")
         self.budgets = [self.budget] if self.budget is own else [self.budget, own]
-        self.router = _LockedRouter(system.router, threading.Lock())
         self.requests = 0
         self._count_lock = threading.Lock()
 
@@ -46,7 +34,7 @@ class Server:
             self.requests += 1
         started = time.perf_counter()
         client = self.system.client.view(budget=ChainedBudget(chat.cap_usd, self.budgets, scope="request"))
-        view = type(self.system)(self.system.config, self.router, client)
+        view = self.system.with_client(client)
         result = view.ask(chat.text)
         texts, finish, fallbacks = _outcome(chat, result, view, client, {b.scope for b in self.budgets})
         return Served(join_answers(tuple(t for t, _, _ in result.parts), texts), finish,
@@ -55,45 +43,35 @@ class Server:
 
 def _outcome(chat: ChatRequest, result: AskResult, view: EMAFusionSystem, client: LLMClient,
              server_scopes: set[str]) -> tuple[list[str], str, list[dict]]:
-    """The server's fallback policy and error mapping, for every part of the request.
+    """The HTTP side of the shared fallback policy (cascade.py decides what is returned, for `ask` and `serve`
+    alike), for every part of the request.
 
-    Per part: the accepted answer; else a truncated final answer (finish_reason "length"); else the last
-    earlier candidate's answer that was paid for (a `fallback` entry says why escalation stopped); else the
-    part failed. If any part failed: 429 (insufficient_quota) when every failure was a budget refusal and one
-    came from the server's budgets, 402 when they came from the request's cap, 502 otherwise.
-    Returns (texts per part, finish_reason, fallback entries)."""
+    Per part: the returned answer; if it is the cascade's fallback (the last candidate failed), a `fallback`
+    entry says why escalation stopped; a truncated final answer with nothing to fall back on is returned as it
+    is with finish_reason "length"; else the part failed. If any part failed: 429 (insufficient_quota) when
+    every failure was a budget refusal and one came from the server's budgets, 402 when they came from the
+    request's cap, 502 otherwise. Returns (texts per part, finish_reason, fallback entries)."""
     texts, finish, fallbacks, failures = [], "stop", [], []
     for i, (text, route, r) in enumerate(result.parts):
-        query = Query(f"request-{i}", text)
-
-        def outcome(model):
-            return client.record.outcomes.get(client.key(view.executor.executors[model].request(query, model)))
-
         if r.answer.ok:
             texts.append(r.answer.response)
+            if r.fallback:
+                fallbacks.append({"answered_by": r.answer.model, "escalation_failed": r.models_run[-1],
+                                  "reason": r.escalation_error})
             continue
-        final = outcome(r.answer.model)
+        query = Query(f"request-{i}", text)
+        final = client.record.outcomes.get(client.key(view.executor.executors[r.answer.model].request(query,
+                                                                                                    r.answer.model)))
         if isinstance(final, BadReply) and final.kind == "truncated" and final.text:
             texts.append(final.text)
             finish = "length"
             continue
-        earlier = next(((m, o) for m in reversed(r.models_run[:-1])
-                        if not isinstance(o := outcome(m), LLMError) and o is not None), None)
-        if earlier is not None:
-            texts.append(earlier[1].text)
-            fallbacks.append({"answered_by": earlier[0], "escalation_failed": r.answer.model,
-                              "reason": r.answer.error})
-            continue
-        reasons = []
-        for m in dict.fromkeys(r.models_run):
-            o = outcome(m)
-            if isinstance(o, LLMError):
-                reasons.append(f"{m}: {o.kind}: {str(o)[:300]}")
+        reasons = [f"{m}: {a.error[:300]}" for m, a in r.answers.items() if not a.ok and a.error]
         failures.append("; ".join(reasons) or r.answer.error or "no answer")
     if failures:
         budget_errors = [e for e in client.record.errors if isinstance(e, BudgetExceeded)]
-        final_kinds = {(r.answer.error or "").split(":", 1)[0] for _, _, r in result.parts if not r.answer.ok}
-        if budget_errors and final_kinds == {"budget"}:
+        final_kinds = {r.answer.error_kind for _, _, r in result.parts if not r.answer.ok}
+        if budget_errors and final_kinds == {ErrorKind.BUDGET}:
             if any(e.scope in server_scopes for e in budget_errors):
                 raise APIError(429, "the server's USD budget is exhausted: no model call could be paid for "
                                     f"({failures[0]})", "insufficient_quota", None, "insufficient_quota")
@@ -113,7 +91,7 @@ def _extra(chat: ChatRequest, result: AskResult, client: LLMClient, fallbacks: l
         "models_run": [m for r in parts for m in r.models_run],
         "path": ",".join(dict.fromkeys(route.path for _, route, _ in result.parts)),
         "verdicts": [{"model": m, "judge": v.judge, "confidence": v.confidence}
-                     for r in parts for m, pv in r.steps if pv is not None for v in pv.verdicts],
+                     for r in parts for m, verdicts in r.steps for v in verdicts],
         "cost_usd": {"model": sum(r.model_cost_usd for r in parts), "judge": sum(r.judge_cost_usd for r in parts),
                      "router": sum(r.router_cost_usd for r in parts),
                      "decomposition": result.decomposition_cost_usd, "total": result.cost_usd},

@@ -65,7 +65,7 @@ def create_app(system: EMAFusionSystem, budget_usd: float | None = None, *,
         b = server.budget
         return {"status": "ok", "requests": server.requests, "spent_usd": b.spent_usd,
                 "reserved_usd": b.reserved_usd, "budget_usd": b.cap_usd, "remaining_usd": b.remaining_usd,
-                "models": [m.name for m in system.config.models], "router": system.config.router.kind}
+                "models": [m.name for m in system.config.models], "router": system.point.router}
 
     @app.get("/v1/models")
     async def models():

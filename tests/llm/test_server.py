@@ -21,7 +21,7 @@ import emafusion_core  # noqa: F401 - sets LITELLM_LOCAL_MODEL_COST_MAP before l
 from emafusion_core.config import parse_config
 from emafusion_core.llm.local_server import free_port
 from emafusion_core.server import create_app
-from emafusion_core.system import EMAFusionSystem, make_client
+from emafusion_core.system import EMAFusionSystem, make_client, operating_point
 from gateway_support import FAST_RETRY
 
 pytestmark = pytest.mark.live
@@ -109,8 +109,8 @@ def test_openai_client_completion_stream_and_models(base_url, proxy):
     extra = reply.model_extra["emafusion"]
     assert extra["path"] == "learned" and extra["models_run"][0] == "small"
     assert extra["answered_by"] in extra["models_run"]
-    for v in extra["verdicts"]:  # the small model's answer was judged by the small judge
-        assert v["model"] == "small" and v["judge"] == "llm:small"
+    # the small model's answer was judged by the configured panel: the fitted verifier and the small LLM judge
+    assert {(v["model"], v["judge"]) for v in extra["verdicts"]} in (set(), {("small", "verifier"), ("small", "llm:small")})
     cost = extra["cost_usd"]
     assert cost["total"] > 0 and cost["total"] == pytest.approx(cost["model"] + cost["judge"] + cost["router"]
                                                                   + cost["decomposition"])
@@ -201,7 +201,7 @@ def test_provider_failure_is_502_and_the_server_keeps_serving(system, tmp_path, 
     cache = diskcache.Cache(dead.cache_dir)
     client = make_client(dead, cache)
     client.retry = FAST_RETRY
-    broken = EMAFusionSystem(dead, system.router, client)  # the fitted router, a pool nobody listens for
+    broken = EMAFusionSystem(dead, system.method, system.point, client)  # the fitted method, a pool nobody listens for
     with serving(create_app(broken, None)) as url:
         error = _error(_post(url, {"model": "emafusion", "messages": [{"role": "user", "content": "hi"}]}), 502)
         assert error["code"] == "provider_failure" and "small" in error["message"] and "large" in error["message"]
@@ -249,8 +249,8 @@ def test_server_budget_stops_escalation_and_returns_the_answer_paid_for(system, 
     """Under concurrency, with a server cap that every small-model call fits (six requests' worst cases at
     once) and no large-model call does (its max_tokens alone cost more): each request gets the small model's
     answer, the large judge's verdict and the escalation both refused, and says so in `fallback`."""
-    judged_by_large = replace(system.config, cascade=replace(system.config.cascade, judges=("large",)))
-    large_judge = EMAFusionSystem(judged_by_large, system.router, system.client)
+    judged_by_large = replace(system.config, cascade=replace(system.config.cascade, judges=("llm:large",)))
+    large_judge = EMAFusionSystem(judged_by_large, system.method, operating_point(judged_by_large), system.client)
     cap = 0.001  # small: about 3e-5 worst case per call; large: 64 tokens x 30 USD/Mtok = 0.0019 before any input
     with serving(create_app(large_judge, cap)) as url:
         user = [[{"role": "user", "content": f"{q} Just the name."}] for q in QUESTIONS]
