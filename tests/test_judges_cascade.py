@@ -3,10 +3,11 @@ from __future__ import annotations
 
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from emafusion_core.cascade import State, run_cascade, thresholds
-from emafusion_core.execution import Answer, Batch, ErrorKind, Query
+from emafusion_core.execution import Answer, Batch, ErrorKind, Query, ReplayExecutor
 from emafusion_core.judges import (Calibrator, LLMJudge, LearnedVerifier, Panel, PeerAgreementJudge, aggregate,
                                    judge_answer, parse_rating)
 from emafusion_core.judges.extract import agreement, extract_choice, extract_number
@@ -200,3 +201,17 @@ def test_verifier_abstains_on_missing_answer_or_unknown_model():
                                                           {"m": ["x", "y", "x", "y"]}, np.array([[1.0], [0.0], [1.0], [0.0]]))
     assert judge_answer(v, Q, Answer("q1", "m", None, 0.0, error_kind=ErrorKind.PROVIDER))[0].abstained
     assert judge_answer(v, Q, Answer("q1", "other-model", "B", 0.0))[0].abstained
+
+
+def test_an_answer_without_recorded_text_is_escalated_unjudged_but_is_no_failure():
+    """Replay of a source that kept scores but not every response (routellm's MMLU): the judges cannot read
+    such an answer, so the cascade escalates past it; as the last candidate it is returned (its recorded score
+    counts), never replaced by a fallback."""
+    outcomes = pd.DataFrame({"query_id": ["q1"] * 3, "model": NAMES, "response": [None, "B", None],
+                             "cost_usd": [0.001, 0.003, 0.01]})
+    ex = ReplayExecutor(outcomes, NAMES)
+    state = State(Batch([Q]), NAMES, ex, record=True)
+    d = run_cascade(state, np.array([[0, 2]]), Panel([ConstJudge("j", 1.0)]), thresholds(0.5, 1, 2))
+    assert d.final[0] == 2 and not d.fallback[0] and d.ran[0].tolist() == [True, False, True]
+    assert state.verdicts == [] and not state.failed.any()
+    assert state.error[0, 0] is ErrorKind.NOT_RECORDED

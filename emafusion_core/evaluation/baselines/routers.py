@@ -78,9 +78,9 @@ class KNNRouter(_UtilityRouter):
 
     def predicted(self, view: SplitView, hyper) -> np.ndarray:
         def compute():
-            nbrs = view.cached((id(self._tok), "nbrs"), lambda: self._neighbours(view))
+            nbrs = view.cached((self._tok, "nbrs"), lambda: self._neighbours(view))
             return self._y[nbrs[:, :hyper]].mean(axis=1)
-        return view.cached((id(self._tok), "pred", hyper), compute)
+        return view.cached((self._tok, "pred", hyper), compute)
 
 
 class MLPRouter(_UtilityRouter):
@@ -109,7 +109,7 @@ class MLPRouter(_UtilityRouter):
         def compute():
             pred = self._model.predict(_embeddings(view))
             return pred.reshape(len(view), -1)
-        return view.cached((id(self._tok), "pred"), compute)
+        return view.cached((self._tok, "pred"), compute)
 
 
 class RouteLLMRouter(Policy):
@@ -152,7 +152,7 @@ class RouteLLMRouter(Policy):
     def _prob(self, view: SplitView) -> np.ndarray:
         if self._clf is None:
             return np.zeros(len(view))
-        return view.cached((id(self._tok), "p"), lambda: self._clf.predict_proba(_embeddings(view))[:, 1])
+        return view.cached((self._tok, "p"), lambda: self._clf.predict_proba(_embeddings(view))[:, 1])
 
     def knobs(self, hyper) -> list:
         return list(self.shares)
