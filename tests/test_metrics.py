@@ -240,3 +240,16 @@ def test_mean_ci_over_seeds():
     assert ci.high == pytest.approx(2 + 2.484138, abs=1e-6)
     one = mean_ci_over_seeds([0.7])
     assert one.estimate == approx(0.7) and np.isnan(one.low) and np.isnan(one.high)
+
+
+def test_winners_table_names_each_task_best_model_and_the_oracle():
+    from suite_support import tiny_tables
+
+    from emafusion_core.data import Suite
+    from emafusion_core.evaluation.tables import winners_table
+
+    q, o, m = tiny_tables()  # dear is always right; cheap on queries 0 and 3
+    table = winners_table(Suite.from_tables("mine", q, o, m)).set_index("task")
+    assert table.loc["all", "best_model"] == "dear" and table.loc["all", "best_accuracy"] == 1.0
+    assert table.loc["all", "oracle_accuracy"] == 1.0 and table.loc["all", "gap_to_runner_up"] == pytest.approx(4 / 6)
+    assert set(table.index) == {"a", "b", "all"} and table.loc["a", "queries"] == 3

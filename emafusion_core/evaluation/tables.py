@@ -33,3 +33,29 @@ def extra_models_table(scores: pd.DataFrame) -> pd.DataFrame:
     table.insert(0, "suite", "routerbench_extra")
     table["cost_estimated"] = False
     return table
+
+
+def winners_table(suite: Suite, by: str = "benchmark") -> pd.DataFrame:
+    """Do models specialise? Per task (benchmark, or `by`="category" for subjects): the best single model with its
+    accuracy and USD/query, the runner-up's gap, the cheapest model within 1 pp of the best, and the per-query
+    oracle's accuracy (some model right). Over every query (no split): a description of the data.
+
+    A suite where one model wins every task leaves a router only cost to save; one where winners differ by task
+    is where routing can add accuracy over the best single model."""
+    scores = suite.scores.fillna(0.0).where(~suite.failed, 0.0)
+    costs = suite.costs
+    key = suite.queries.set_index("query_id").loc[scores.index, by]
+    rows = []
+    groups = [(task, key.index[key == task]) for task in sorted(key.unique())] + [("all", key.index)]
+    for task, ids in groups:
+        acc, usd = scores.loc[ids].mean(), costs.loc[ids].mean()
+        ranked = acc.sort_values(ascending=False, kind="stable")
+        near = acc[acc >= ranked.iloc[0] - 0.01]
+        cheap = usd[near.index].idxmin()
+        rows.append(dict(suite=suite.name, task=task, queries=len(ids), best_model=ranked.index[0],
+                         best_accuracy=float(ranked.iloc[0]), best_usd_per_query=float(usd[ranked.index[0]]),
+                         runner_up=ranked.index[1] if len(ranked) > 1 else "",
+                         gap_to_runner_up=float(ranked.iloc[0] - ranked.iloc[1]) if len(ranked) > 1 else float("nan"),
+                         cheapest_within_1pp=cheap, cheapest_within_1pp_usd=float(usd[cheap]),
+                         oracle_accuracy=float((scores.loc[ids] >= 0.5).any(axis=1).mean())))
+    return pd.DataFrame(rows)
