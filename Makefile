@@ -12,7 +12,8 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
-export MPLBACKEND := Agg
+# No global MPLBACKEND: notebook kernels (JupyterLab, papermill) need the inline backend to show and keep their
+# figures; scripts without a kernel and without a display fall back to Agg by themselves.
 
 .PHONY: setup test test-fast reproduce check-figures data lab bench clean-venv
 
