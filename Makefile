@@ -14,8 +14,10 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 # No global MPLBACKEND: notebook kernels (JupyterLab, papermill) need the inline backend to show and keep their
 # figures; scripts without a kernel and without a display fall back to Agg by themselves.
+# The browser test drives Debian's Chromium (never a browser download): `make browser` installs it when missing.
+CHROMIUM := /usr/lib/chromium/chromium
 
-.PHONY: setup test test-fast reproduce check-figures data lab bench clean-venv
+.PHONY: setup test test-fast reproduce check-figures data lab browser bench clean-venv
 
 setup: $(STAMP)
 
@@ -30,7 +32,19 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-test: $(STAMP)
+# Debian's Chromium for tests/test_browser.py: installed once (apt-get update + install took 45 s here; root only).
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	  echo "[browser] installing Debian's chromium for the browser test ..."; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	    || { echo "[browser] apt-get install chromium failed"; exit 1; }; \
+	else \
+	  echo "[browser] $(CHROMIUM) is missing and this is not root: run 'sudo apt-get install chromium'"; \
+	  echo "[browser] (or your distribution's chromium); until then tests/test_browser.py is skipped (fails under CI=true)"; \
+	fi
+
+test: $(STAMP) browser
 	@$(PY) -m pytest -q -ra; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
