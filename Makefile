@@ -16,6 +16,8 @@ export TRANSFORMERS_OFFLINE := 1
 # figures; scripts without a kernel and without a display fall back to Agg by themselves.
 # The browser test drives Debian's Chromium (never a browser download): `make browser` installs it when missing.
 CHROMIUM := /usr/lib/chromium/chromium
+# `make lab PORT=8890` picks the port; by default the first free one from 8888 on.
+PORT ?= $(shell $(PYTHON) -c 'import socket; print(next(p for p in range(8888, 8988) if socket.socket().connect_ex(("127.0.0.1", p))))' 2>/dev/null || echo 8888)
 
 .PHONY: setup test test-fast reproduce check-figures data lab browser bench clean-venv
 
@@ -62,8 +64,14 @@ check-figures: $(STAMP)
 data: $(STAMP)
 	$(PY) scripts/build_data.py --shared ../shared/data --out data
 
+# JupyterLab on 127.0.0.1 with a token (TOKEN=... to choose it), on PORT; --allow-root only when run as root.
+# Open the URL it prints.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	@token=$${TOKEN:-$$($(PY) -c 'import secrets; print(secrets.token_hex(16))')}; \
+	root=$$([ "$$(id -u)" -eq 0 ] && echo --allow-root); \
+	echo "[lab] JupyterLab at http://127.0.0.1:$(PORT)/lab?token=$$token"; \
+	exec env -u MPLBACKEND $(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) \
+	  --ServerApp.port_retries=0 --IdentityProvider.token=$$token $$root --ServerApp.root_dir=$(CURDIR)/notebooks
 
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
