@@ -5,7 +5,7 @@ figure in the slider's output is a PNG <img> whose bytes change, and the printed
 Chromium comes from `make browser` (apt-get; never a browser download). Without it, or without playwright, the
 test is skipped with the reason, except under CI=true, where that is a failure.
 Screenshots go to build/screenshots/ (explorer.png: the notebook page; explorer_widget.png: the slider and its
-figure; explorer_failure.png/.html when it fails). About 70 s on 2 cores, most of it notebook 05's Run All.
+figure; explorer_failure.png/.html when it fails). 40-70 s on 2 cores (busy or not), most of it notebook 05's Run All.
 """
 from __future__ import annotations
 
@@ -207,7 +207,18 @@ def _explore(lab, page):
             return state
         return None
 
-    before = _wait(shown, 30, "the slider's output to show a figure and the printed line")
+    def settled():
+        """The output once it shows the slider's budget and stays the same for a second (Run All leaves redraws
+        in flight: the programmatic move of the last cell and the browser's echo of the snapped slider)."""
+        first = shown()
+        readout = page.locator(".widget-vbox .widget-readout").first.inner_text().lstrip("$")
+        if not first or f"{first['budget']:.3g}" != f"{float(readout):.3g}":
+            return None
+        time.sleep(1.0)
+        again = shown()
+        return first if again and again["png"] == first["png"] and again["text"] == first["text"] else None
+
+    before = _wait(settled, 30, "the slider's output to settle on the slider's budget with a figure")
     assert before["png"].startswith(b"\x89PNG\r\n\x1a\n") and len(before["png"]) > 20_000, "no real PNG figure"
     assert "<Figure size" not in before["text"], "the figure was printed as text (Agg backend in the kernel)"
     readout = page.locator(".widget-vbox .widget-readout").first.inner_text()
