@@ -12,9 +12,14 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
-export MPLBACKEND := Agg
+# No global MPLBACKEND: notebook kernels (JupyterLab, papermill) need the inline backend to show and keep their
+# figures; scripts without a kernel and without a display fall back to Agg by themselves.
+# The browser test drives Debian's Chromium (never a browser download): `make browser` installs it when missing.
+CHROMIUM := /usr/lib/chromium/chromium
+# `make lab PORT=8890` picks the port; by default the first free one from 8888 on.
+PORT ?= $(shell $(PYTHON) -c 'import socket; print(next(p for p in range(8888, 8988) if socket.socket().connect_ex(("127.0.0.1", p))))' 2>/dev/null || echo 8888)
 
-.PHONY: setup test test-fast reproduce check-figures data lab bench clean-venv
+.PHONY: setup test test-fast reproduce check-figures data lab browser bench clean-venv
 
 setup: $(STAMP)
 
@@ -29,7 +34,19 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-test: $(STAMP)
+# Debian's Chromium for tests/test_browser.py: installed once (apt-get update + install took 45 s here; root only).
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	  echo "[browser] installing Debian's chromium for the browser test ..."; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	    || { echo "[browser] apt-get install chromium failed"; exit 1; }; \
+	else \
+	  echo "[browser] $(CHROMIUM) is missing and this is not root: run 'sudo apt-get install chromium'"; \
+	  echo "[browser] (or your distribution's chromium); until then tests/test_browser.py is skipped (fails under CI=true)"; \
+	fi
+
+test: $(STAMP) browser
 	@$(PY) -m pytest -q -ra; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
@@ -47,8 +64,14 @@ check-figures: $(STAMP)
 data: $(STAMP)
 	$(PY) scripts/build_data.py --shared ../shared/data --out data
 
+# JupyterLab on 127.0.0.1 with a token (TOKEN=... to choose it), on PORT; --allow-root only when run as root.
+# Open the URL it prints.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	@token=$${TOKEN:-$$($(PY) -c 'import secrets; print(secrets.token_hex(16))')}; \
+	root=$$([ "$$(id -u)" -eq 0 ] && echo --allow-root); \
+	echo "[lab] JupyterLab at http://127.0.0.1:$(PORT)/lab?token=$$token"; \
+	exec env -u MPLBACKEND $(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) \
+	  --ServerApp.port_retries=0 --IdentityProvider.token=$$token $$root --ServerApp.root_dir=$(CURDIR)/notebooks
 
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -8,13 +8,13 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+# No backend is chosen here: in a notebook kernel (JupyterLab, papermill) the inline backend shows and keeps
+# the figures; a script without a display falls back to Agg by itself (or set MPLBACKEND=Agg).
 import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
 _PALETTE = sns.color_palette("tab20", 20)
 matplotlib.rcParams["svg.hashsalt"] = "emafusion"  # deterministic SVG ids: reruns give identical files

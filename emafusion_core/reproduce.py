@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -60,8 +61,15 @@ def run_notebook(path: Path, out_dir: Path, build_dir: Path, quick: bool = False
         parameters.update(QUICK_PARAMETERS.get(path.stem, {}))
     build_dir.mkdir(parents=True, exist_ok=True)
     target = build_dir / path.name
-    papermill.execute_notebook(str(path), str(target), parameters=parameters, cwd=str(NOTEBOOKS),
-                               kernel_name="python3", progress_bar=False)
+    # The kernel inherits our environment: drop a headless MPLBACKEND (e.g. Agg) so that the kernel uses the
+    # inline backend and the executed notebook keeps its figures as PNG outputs.
+    backend = os.environ.pop("MPLBACKEND", None)
+    try:
+        papermill.execute_notebook(str(path), str(target), parameters=parameters, cwd=str(NOTEBOOKS),
+                                   kernel_name="python3", progress_bar=False)
+    finally:
+        if backend is not None:
+            os.environ["MPLBACKEND"] = backend
     return target
 
 

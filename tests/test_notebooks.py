@@ -12,11 +12,17 @@ FIGURES = Path(__file__).resolve().parents[1] / "figures"
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
+def quick_dirs(tmp_path_factory):
+    """Every notebook at quick parameters: (outputs dir, executed notebooks dir)."""
     out = tmp_path_factory.mktemp("figures")
     build = tmp_path_factory.mktemp("build")
     assert reproduce.main(["--quick", "--out-dir", str(out), "--build-dir", str(build)]) == 0
-    return out
+    return out, build
+
+
+@pytest.fixture(scope="module")
+def quick_run(quick_dirs):
+    return quick_dirs[0]
 
 
 def test_every_notebook_has_a_parameters_cell():
@@ -40,6 +46,23 @@ def test_notebooks_write_their_outputs_and_match_committed_tables(quick_run):
             if exact:
                 committed = pd.read_csv(FIGURES / name)
                 pd.testing.assert_frame_equal(pd.read_csv(produced), committed, check_exact=False, rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_executed_notebooks_show_the_figures_they_save(quick_dirs):
+    """Inline backend under papermill: every notebook that saves a PNG holds one as an output (not the text
+    `<Figure size ...>` that a headless backend in the kernel gives)."""
+    import nbformat
+
+    for stem, outputs in reproduce.OUTPUTS.items():
+        if not any(name.endswith(".png") for name in outputs):
+            continue
+        nb = nbformat.read(quick_dirs[1] / f"{stem}.ipynb", as_version=4)
+        shown = [out for cell in nb.cells for out in cell.get("outputs", []) if "image/png" in out.get("data", {})]
+        assert shown, f"{stem} saves a figure but shows none"
+        as_text = [out for cell in nb.cells for out in cell.get("outputs", [])
+                   if "<Figure size" in out.get("data", {}).get("text/plain", "") and "image/png" not in out["data"]]
+        assert not as_text, f"{stem} printed a figure as text"
 
 
 @pytest.mark.slow
