@@ -77,6 +77,9 @@ def test_reference_numbers():
     ('"abc  "', "'abc  '", True), ('"abc"', "'abc  '", False),  # spaces inside a string count
     ('"{1: 2, 3: 4}"', "{3: 4, 1: 2}", True), ('"True"', "True", True), ('"1"', "True", False),
     ('"a\\nb"', "'a\\nb'", True),  # a line break in the JSON string is the \n of the literal
+    ('"     7     "', "'     7     '", True), ('"7"', "'     7     '", False),  # a spaced number is text
+    ('"\'R, R!!!"', "'R, R!!!'", True),  # a stray quote at an end does not matter (ZeroEval strips them)
+    ('"t\\\\nZA"', "'t\\nZA'", True),  # an escaped \n written in the answer is the literal's \n
 ])
 def test_literal_scoring(answer, reference, correct):
     assert score_answer("literal", zeroeval_reply(answer), reference) == float(correct)

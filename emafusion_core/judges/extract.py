@@ -211,33 +211,41 @@ def _literal_value(text: str):
 
 
 def _top_level(value) -> str:
-    """At the top level a string reads as its bare text, escaped like a literal (ZeroEval strips the quotes
-    of both answers, and an answer inside a JSON string cannot say whether `816` is a number or a string);
-    containers keep their types."""
-    return repr(value)[1:-1] if isinstance(value, str) else _canonical(value)
+    """At the top level a string reads as its bare text, written as in a literal (line breaks as \\n) and with
+    any quote characters at its ends stripped: ZeroEval strips the quotes of both answers (so a stray quote
+    does not matter), and an answer inside a JSON string cannot say whether `816` is a number or a string.
+    Containers keep their types."""
+    return repr(value)[1:-1].strip("'\"") if isinstance(value, str) else _canonical(value)
 
 
-def canonical_literal(text: str, bare: str | None = None) -> str:
-    """A Python literal's canonical text (a top-level string as its bare, escaped text). Text that is not a
-    literal, or only a bare tuple such as `6,8,8` (no brackets), is taken as a bare string (`bare` if given,
-    else the text) with its surrounding quotes stripped: `abc` and `'abc'` read the same; spaces count."""
+def canonical_literal(text: str) -> str:
+    """A Python literal's canonical text (a top-level string as its bare text). A number with spaces around
+    it, a bracket-less tuple such as `6,8,8`, or text that is no literal, is taken as a bare string written
+    as in a literal: the quote characters at its ends stripped, spaces kept, so `abc` and `'abc'` read the same."""
     text = str(text)
     body = text.strip()
     ok, value = _literal_value(body)
-    if ok and (not isinstance(value, (tuple, list, dict, set, frozenset)) or body[:1] in "([{"):
-        return _top_level(value)
-    return _top_level((text if bare is None else bare).strip("'\""))
+    if ok:
+        if isinstance(value, str):
+            return _top_level(value)
+        if isinstance(value, (tuple, list, dict, set, frozenset)):
+            if body[:1] in "([{":
+                return _canonical(value)
+        elif body == text:  # a bare number, boolean or None (not `  7  `, which is text)
+            return _canonical(value)
+    return text.strip("'\"")
 
 
 def extract_literal(text: str | None) -> str | None:
-    """CRUXEval reply: the `answer` field as a canonical Python literal (its line breaks written as \\n, as in
-    a literal); None when the reply states no answer. A JSON value (number, list, ...) is its Python value."""
+    """CRUXEval reply: the `answer` field as a canonical Python literal (its line breaks and tabs written as
+    \\n and \\t, as in a literal); None when the reply states no answer. A JSON value (number, list, ...) is its
+    Python value."""
     field = extract_answer_field(text)
     if field is None:
         return None
     if not isinstance(field, str):
         return _top_level(field)
-    return canonical_literal(field.replace("\r", "\\r").replace("\n", "\\n"), bare=field)
+    return canonical_literal(field.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t"))
 
 
 # --------------------------------------------------------------------------- code and free text
