@@ -98,3 +98,17 @@ def test_named_shards_are_one_file_each_and_load_together(tmp_path):
     assert set(store.load(enc.encoder_id)) == {"k1", "k2", "k3"}
     assert set(store.read_shard(enc.encoder_id, "suite-a")) == {"k1", "k2"}
     np.testing.assert_array_equal(store.read_shard(enc.encoder_id, "suite-a")["k1"], enc.encode(["one"])[0])
+
+
+def test_encode_threads_follow_the_free_cores(monkeypatch):
+    from emafusion_core.features import encoders
+
+    monkeypatch.delenv("EMAFUSION_TORCH_THREADS", raising=False)
+    monkeypatch.setattr(encoders.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(encoders.os, "getloadavg", lambda: (0.4, 0.0, 0.0))
+    assert encoders.encode_threads() == 2  # idle: every core
+    monkeypatch.setattr(encoders.os, "getloadavg", lambda: (6.2, 0.0, 0.0))
+    assert encoders.encode_threads() == 1  # oversubscribed: two threads would wait on each other
+    assert encoders.encode_threads(2) == 2
+    monkeypatch.setenv("EMAFUSION_TORCH_THREADS", "3")
+    assert encoders.encode_threads() == 3
