@@ -176,3 +176,18 @@ def test_data_is_what_the_build_script_makes(tmp_path):
                                           pd.read_parquet(ROOT / "data" / suite / f"{table}.parquet"))
         assert (out / suite / "models.csv").read_text() == (ROOT / "data" / suite / "models.csv").read_text()
     assert (out / "build_report.json").read_text() == (ROOT / "data" / "build_report.json").read_text()
+
+
+def test_shipped_embeddings_cover_every_builtin_suite_one_shard_each():
+    from emafusion_core.features import EmbeddingStore, MiniLMEncoder
+    from emafusion_core.features.cache import text_key
+
+    encoder_id = MiniLMEncoder().encoder_id  # no model load: the id only
+    store = EmbeddingStore(ROOT / "data" / "embeddings")
+    shards = {"shipped": ("routerbench", "routellm"), "zeroeval": ("zeroeval",), "mmlupro": ("mmlupro",)}
+    for shard, suites in shards.items():
+        have = store.read_shard(encoder_id, shard)  # the routerbench/routellm file is the one shipped before
+        for name in suites:
+            missing = {text_key(t) for t in load_builtin(name).queries["question"]} - set(have)
+            assert not missing, f"{len(missing)} {name} questions not in shard-{shard}.npz"
+        assert next(iter(have.values())).shape == (384,)
