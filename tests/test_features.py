@@ -86,3 +86,29 @@ def test_shipped_embeddings_cover_every_shipped_query(routerbench, routellm):
     enc = default_encoder()
     enc.encode(routerbench.queries["question"].tolist()[:50] + routellm.queries["question"].tolist()[-50:])
     assert enc.misses == 0 and enc.encoder._model is None  # MiniLM never loaded: all from data/embeddings
+
+
+def test_named_shards_are_one_file_each_and_load_together(tmp_path):
+    store = EmbeddingStore(tmp_path)
+    enc = HashingEncoder(16)
+    a = store.write_shard(enc.encoder_id, "suite-a", ["k2", "k1"], enc.encode(["two", "one"]))
+    before = a.read_bytes()
+    store.write_shard(enc.encoder_id, "suite-b", ["k3"], enc.encode(["three"]))
+    assert a.read_bytes() == before  # adding a suite never rewrites another suite's shard
+    assert set(store.load(enc.encoder_id)) == {"k1", "k2", "k3"}
+    assert set(store.read_shard(enc.encoder_id, "suite-a")) == {"k1", "k2"}
+    np.testing.assert_array_equal(store.read_shard(enc.encoder_id, "suite-a")["k1"], enc.encode(["one"])[0])
+
+
+def test_encode_threads_follow_the_free_cores(monkeypatch):
+    from emafusion_core.features import encoders
+
+    monkeypatch.delenv("EMAFUSION_TORCH_THREADS", raising=False)
+    monkeypatch.setattr(encoders.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(encoders.os, "getloadavg", lambda: (0.4, 0.0, 0.0))
+    assert encoders.encode_threads() == 2  # idle: every core
+    monkeypatch.setattr(encoders.os, "getloadavg", lambda: (6.2, 0.0, 0.0))
+    assert encoders.encode_threads() == 1  # oversubscribed: two threads would wait on each other
+    assert encoders.encode_threads(2) == 2
+    monkeypatch.setenv("EMAFUSION_TORCH_THREADS", "3")
+    assert encoders.encode_threads() == 3

@@ -7,13 +7,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from emafusion_core.data import BUILTIN_SUITES, gpt4_class_model, load_builtin, with_hidden_reasoning
 from emafusion_core.evaluation import models_table
+from emafusion_core.judges.extract import extract_answer
+from emafusion_core.taxonomy.labelling import RuleLabeller
+from emafusion_core.taxonomy.schema import default_rules, default_taxonomy
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
+GPT4_CLASS = {"routerbench": "gpt-4-1106-preview", "routellm": "gpt-4-1106-preview",
+              "zeroeval": "gpt-4o-2024-08-06", "mmlupro": "gemini-1.5-pro-002"}
 
 
 def _acc(table, benchmark, model):
@@ -82,6 +89,79 @@ def test_build_report_records_the_cost_estimate_check():
         assert check[model]["ratio_of_totals"] == pytest.approx(1.0, abs=0.01)
 
 
+@pytest.mark.parametrize("name", BUILTIN_SUITES)
+def test_every_builtin_suite_loads_validates_and_names_its_gpt4_class_model(name):
+    suite = load_builtin(name)  # validates: schema, ranges, an outcome for every (query, model)
+    assert suite.scores.notna().all().all() and (suite.costs >= 0).all().all()
+    assert gpt4_class_model(name) == GPT4_CLASS[name]
+    assert suite.models["gpt4_class"].sum() == 1
+    labels = RuleLabeller(default_taxonomy(), default_rules()).label(suite.queries)
+    if name != "routerbench":  # every query of the new suites (and routellm) is covered by a rule
+        assert labels.notna().all().all(), labels[labels.isna().any(axis=1)].head()
+
+
+def test_zeroeval_counts_pool_and_costs():
+    suite = load_builtin("zeroeval")
+    assert suite.queries["benchmark"].value_counts().to_dict() == {"gsm8k": 1319, "cruxeval": 800, "math-l5": 721}
+    assert len(suite.models) >= 16 and {"o1-mini-2024-09-12", "claude-3-opus-20240229",
+                                        "Meta-Llama-3.1-8B-Instruct"} <= set(suite.models["model"])
+    assert set(suite.queries["answer_format"]) == {"math", "literal"}
+    assert (suite.outcomes["cost_source"] == "estimated").all() and suite.outcomes["response"].notna().all()
+    assert suite.models.set_index("model")["hidden_reasoning"].to_dict()["o1-mini-2024-09-12"]
+    # the sensitivity variant: o1-mini's output tokens x4, everything else unchanged
+    x4 = with_hidden_reasoning(suite, 4.0)
+    o1 = suite.outcomes["model"] == "o1-mini-2024-09-12"
+    prices = suite.models.set_index("model").loc["o1-mini-2024-09-12"]
+    expected = (suite.outcomes.loc[o1, "input_tokens"] * prices["input_usd_per_mtok"]
+                + 4 * suite.outcomes.loc[o1, "output_tokens"] * prices["output_usd_per_mtok"]) / 1e6
+    np.testing.assert_allclose(x4.outcomes.loc[o1, "cost_usd"], expected, rtol=1e-9)
+    np.testing.assert_array_equal(x4.outcomes.loc[~o1, "cost_usd"], suite.outcomes.loc[~o1, "cost_usd"])
+    np.testing.assert_array_equal(x4.outcomes["score"], suite.outcomes["score"])
+
+
+def test_zeroeval_scores_are_what_the_shared_parser_reads():
+    """The shipped scores are the scorer's, and the scorer is extract.py (a sample: replies re-extracted)."""
+    suite = load_builtin("zeroeval")
+    report = json.loads((ROOT / "data" / "build_report.json").read_text())["zeroeval"]
+    acc = suite.outcomes.merge(suite.queries[["query_id", "benchmark"]]).groupby(["model", "benchmark"])["score"].mean()
+    for model, by_bench in report["scorer_check"].items():
+        for bench, check in by_bench.items():
+            assert acc[(model, bench)] * 100 == pytest.approx(check["ours"], abs=0.006)
+            # our reading of ZeroEval's own string rule reproduces its published summary
+            assert abs(check["string_rule_deviation_pt"]) <= 0.3, (model, bench)
+    o = suite.outcomes.merge(suite.queries[["query_id", "answer_format"]]).sample(300, random_state=0)
+    has_answer = [extract_answer(f, r) is not None for f, r in zip(o["answer_format"], o["response"])]
+    assert all(h for h, s in zip(has_answer, o["score"]) if s == 1.0)  # a correct reply always has an answer
+
+
+def test_mmlupro_counts_and_choices():
+    suite = load_builtin("mmlupro")
+    report = json.loads((ROOT / "data" / "build_report.json").read_text())["mmlupro"]
+    assert "DeepSeek-Coder-V2" not in set(suite.models["model"]) and len(suite.models) == 14
+    assert suite.queries["category"].nunique() == 14 and len(suite.queries) == report["queries"]
+    assert len(suite.queries) > 11_900
+    assert set(suite.queries["answer_format"]) == {"multiple_choice"} and set(suite.queries["n_shot"]) == {5}
+    # extract_choice (the judges' reader) reads the benchmark's own letter from most replies
+    assert min(report["extract_choice_agrees_with_source_pred"].values()) > 0.85
+
+
+def test_models_tables_are_the_old_ones_plus_the_gpt4_class_column():
+    for name in ("routerbench", "routellm"):
+        models = pd.read_csv(ROOT / "data" / name / "models.csv")
+        assert list(models.columns)[-1] == "gpt4_class"
+        assert models.loc[models["gpt4_class"], "model"].tolist() == ["gpt-4-1106-preview"]
+
+
+def test_prices_for_estimated_costs_name_their_source_and_date():
+    prices = pd.read_csv(ROOT / "data" / "prices.csv")
+    assert prices[["source", "date", "status"]].notna().all().all()
+    assert set(prices["status"]) <= {"verified", "unverified"}
+    report = json.loads((ROOT / "data" / "build_report.json").read_text())
+    for name in ("zeroeval", "mmlupro"):
+        for model, row in report[name]["prices"].items():
+            assert row["source"] and row["date"] and row["status"] in ("verified", "unverified"), model
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data not present (maintainers only)")
 def test_data_is_what_the_build_script_makes(tmp_path):
@@ -90,8 +170,24 @@ def test_data_is_what_the_build_script_makes(tmp_path):
     shutil.copy(ROOT / "data" / "prices.csv", out / "prices.csv")
     subprocess.run([sys.executable, str(ROOT / "scripts" / "build_data.py"), "--shared", str(SHARED),
                     "--out", str(out)], check=True, capture_output=True)
-    for suite in ("routerbench", "routellm"):
+    for suite in ("routerbench", "routellm", "zeroeval", "mmlupro"):
         for table in ("queries", "outcomes"):
             pd.testing.assert_frame_equal(pd.read_parquet(out / suite / f"{table}.parquet"),
                                           pd.read_parquet(ROOT / "data" / suite / f"{table}.parquet"))
+        assert (out / suite / "models.csv").read_text() == (ROOT / "data" / suite / "models.csv").read_text()
     assert (out / "build_report.json").read_text() == (ROOT / "data" / "build_report.json").read_text()
+
+
+def test_shipped_embeddings_cover_every_builtin_suite_one_shard_each():
+    from emafusion_core.features import EmbeddingStore, MiniLMEncoder
+    from emafusion_core.features.cache import text_key
+
+    encoder_id = MiniLMEncoder().encoder_id  # no model load: the id only
+    store = EmbeddingStore(ROOT / "data" / "embeddings")
+    shards = {"shipped": ("routerbench", "routellm"), "zeroeval": ("zeroeval",), "mmlupro": ("mmlupro",)}
+    for shard, suites in shards.items():
+        have = store.read_shard(encoder_id, shard)  # the routerbench/routellm file is the one shipped before
+        for name in suites:
+            missing = {text_key(t) for t in load_builtin(name).queries["question"]} - set(have)
+            assert not missing, f"{len(missing)} {name} questions not in shard-{shard}.npz"
+        assert next(iter(have.values())).shape == (384,)

@@ -59,13 +59,28 @@ def load_suite(directory: str | Path, name: str | None = None) -> Suite:
 
 
 def load_builtin(name: str, data_dir: str | Path | None = None) -> Suite:
-    """One of the shipped suites ('routerbench', 'routellm') or any suite folder under data/."""
+    """One of the shipped suites (BUILTIN_SUITES: 'routerbench', 'routellm', 'zeroeval', 'mmlupro') or any
+    suite folder under data/."""
     base = Path(data_dir) if data_dir else default_data_dir()
     directory = base / name
     if not directory.is_dir():
         known = sorted(p.name for p in base.iterdir() if p.is_dir() and find_table(p, "queries")) if base.is_dir() else []
         raise DataValidationError(str(directory), None, None, f"unknown suite '{name}'; found: {known}")
     return load_suite(directory, name)
+
+
+def gpt4_class_model(name: str, data_dir: str | Path | None = None) -> str | None:
+    """The model a suite's models table marks `gpt4_class` (the paper's "GPT-4" of that suite), read from
+    the models table alone; None when the suite has no such column or no marked model."""
+    base = Path(data_dir) if data_dir else default_data_dir()
+    path = find_table(base / name, "models") if (base / name).is_dir() else None
+    if path is None:
+        return None
+    models = read_table(path)
+    if "gpt4_class" not in models.columns:
+        return None
+    marked = models.loc[models["gpt4_class"].astype(str).str.lower().isin(["true", "1"]), "model"]
+    return str(marked.iloc[0]) if len(marked) == 1 else None
 
 
 def save_suite(suite: Suite, directory: str | Path) -> None:

@@ -74,3 +74,29 @@ class PriceTable:
         """USD for the given token counts (scalars or arrays)."""
         p_in, p_out = self.price(model)
         return (input_tokens * p_in + output_tokens * p_out) / 1e6
+
+
+def with_hidden_reasoning(suite, factor: float = 4.0):
+    """The suite with every `hidden_reasoning` model's output tokens counted `factor` times in its cost.
+
+    o1 models bill reasoning tokens that their replies do not show, so a cost estimated from the visible
+    reply is a lower bound. This is the sensitivity variant: for each model flagged `hidden_reasoning` in the
+    models table, cost_usd = (input_tokens x input price + factor x output_tokens x output price) / 1e6 with
+    the models table's prices; other models and every score are unchanged. The suite keeps its name, so its
+    splits are the same queries as the headline suite's. A suite without flagged models comes back as is.
+    """
+    from .suite import Suite
+
+    models = suite.models
+    if "hidden_reasoning" not in models.columns or not models["hidden_reasoning"].fillna(False).astype(bool).any():
+        return suite
+    flagged = models[models["hidden_reasoning"].fillna(False).astype(bool)].set_index("model")
+    outcomes = suite.outcomes.copy()
+    for model, row in flagged.iterrows():
+        rows = outcomes["model"] == model
+        sub = outcomes.loc[rows]
+        outcomes.loc[rows, "cost_usd"] = (sub["input_tokens"].astype(float) * float(row["input_usd_per_mtok"])
+                                          + factor * sub["output_tokens"].astype(float)
+                                          * float(row["output_usd_per_mtok"])) / 1e6
+    return Suite.from_tables(suite.name, suite.queries.drop(columns=["suite"]), outcomes, models,
+                             suite.judgments, suite.sources)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ANSWER_FORMATS = ("multiple_choice", "number", "code", "free_text")
+ANSWER_FORMATS = ("multiple_choice", "number", "math", "literal", "code", "free_text")
 COST_SOURCES = ("recorded", "estimated")
 # A call that failed is data too (never a score of 0 passed off as an answer): its row carries one of these
 # kinds and an empty score. execution.ErrorKind holds the same values.
@@ -58,6 +58,10 @@ MODEL_COLUMNS = (
     Column("litellm_model", "str", required=False, doc="litellm model id for live calls"),
     Column("input_usd_per_mtok", "float", required=False),
     Column("output_usd_per_mtok", "float", required=False),
+    Column("gpt4_class", "bool", required=False,
+           doc="true for the one model the paper's 'GPT-4' claims compare against (read by the claims code)"),
+    Column("hidden_reasoning", "bool", required=False,
+           doc="bills reasoning tokens its reply does not show (o1): its estimated cost is a lower bound"),
 )
 
 JUDGMENT_COLUMNS = (

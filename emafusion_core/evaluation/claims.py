@@ -6,7 +6,9 @@ Choices (ours, stated in the README):
 - EMAFusion = the 'emafusion:hybrid+cascade' policy; its headline operating point is its largest budget
   (the dearest single model's cost), the setting with the best calibrate accuracy;
 - the best single model is the one with the best *calibrate* accuracy in that seed;
-- "GPT-4" is the strongest single model of the suite (best calibrate accuracy): GPT-4-1106 in both suites.
+- "GPT-4" is the model the suite's models table marks `gpt4_class` (routerbench and routellm: GPT-4-1106;
+  zeroeval: gpt-4o-2024-08-06; mmlupro: gemini-1.5-pro-002); a suite without that column falls back to the
+  strongest single model (best calibrate accuracy).
 Verdicts: "holds" when the CI supports the paper's direction and size; "holds in shape" when the direction
 is right but the size or the CI is not; "does not hold on our data" otherwise.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..data import gpt4_class_model
 from .metrics import mean_ci_over_seeds
 from .summary import ZERO_HULL
 
@@ -56,12 +59,21 @@ def _verdict_diff(low: float, mean: float, high: float, paper: float) -> str:
     return "does not hold on our data"
 
 
-def claims_table(points: pd.DataFrame, per_seed: pd.DataFrame) -> pd.DataFrame:
+def _gpt4_class(points: pd.DataFrame, suite: str, gpt4_model: str | None, best: pd.DataFrame) -> pd.DataFrame:
+    """Per seed: the row of the suite's GPT-4-class single model (models table column `gpt4_class`)."""
+    model = gpt4_model or gpt4_class_model(suite)
+    rows = points[points["policy"] == f"single:{model}"] if model else points.iloc[:0]
+    if rows.empty:
+        return best  # no gpt4_class column (a user's suite): the strongest single model on calibrate
+    return rows.drop_duplicates("seed").set_index("seed")  # a single model has one row per seed
+
+
+def claims_table(points: pd.DataFrame, per_seed: pd.DataFrame, gpt4_model: str | None = None) -> pd.DataFrame:
     suite = points["suite"].iloc[0]
     ema, best = _headline(points, EMAFUSION), _best_single(points)
     singles = _singles(points)
     avg_model_cost = singles.groupby("seed")["cost_usd"].mean()
-    strongest = best  # strongest single model = best calibrate accuracy
+    strongest = _gpt4_class(points, suite, gpt4_model, best)  # the suite's "GPT-4" (models table)
     rows = []
 
     diff = (ema["accuracy"] - best["accuracy"]) * 100

@@ -4,6 +4,10 @@ Layout: <root>/<encoder id>/shard-*.npz, each shard holding text hashes and vect
 shard of an encoder into one index takes milliseconds for tens of thousands of texts, much faster
 than one key-value lookup per text. New vectors go into a new shard written atomically, so a run
 that is killed half-way never leaves a corrupt cache.
+
+The shipped embeddings (data/embeddings) are named shards, one per suite (`shard-<suite>.npz`; the first
+two suites share `shard-shipped.npz`), written by `write_shard`: adding a suite adds a file and never
+rewrites another suite's.
 """
 from __future__ import annotations
 
@@ -53,6 +57,31 @@ class EmbeddingStore:
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, keys=np.array(keys), vectors=np.asarray(vectors, np.float32))
         os.replace(tmp, folder / f"shard-{time.time_ns()}-{os.getpid()}.npz")
+
+
+    def shard_path(self, encoder_id: str, name: str) -> Path:
+        return self._folder(encoder_id) / f"shard-{name}.npz"
+
+    def read_shard(self, encoder_id: str, name: str) -> dict[str, np.ndarray]:
+        path = self.shard_path(encoder_id, name)
+        if not path.exists():
+            return {}
+        with np.load(path, allow_pickle=False) as data:
+            return dict(zip(map(str, data["keys"]), data["vectors"]))
+
+    def write_shard(self, encoder_id: str, name: str, keys: Sequence[str], vectors: np.ndarray) -> Path:
+        """One named, compressed shard (keys sorted, so the same texts give the same file), written atomically."""
+        order = np.argsort(np.asarray(keys))
+        folder = self._folder(encoder_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            np.savez_compressed(handle, keys=np.asarray(keys)[order],
+                                vectors=np.asarray(vectors, np.float32)[order])
+        path = self.shard_path(encoder_id, name)
+        os.chmod(tmp, 0o644)  # a shipped file, readable by everyone (mkstemp makes it private)
+        os.replace(tmp, path)
+        return path
 
 
 class CachedEncoder:
