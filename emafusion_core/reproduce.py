@@ -18,32 +18,63 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
-# Smaller parameters for a fast check that every notebook still runs (names must exist in the notebook).
-QUICK_PARAMETERS: dict[str, dict] = {
-    "02_comparison": {"suites": ["routerbench"], "seeds": [0, 1], "n_budgets": 6, "n_boot": 20},
-    "03_router_accuracy": {"seeds": [0], "ood_seeds": [0], "n_budgets": 4},
-    "04_judges": {"seeds": [0], "n_budgets": 4},
-    "05_budget_explorer": {},
-    "06_live_demo": {},
-}
+SUITES = ("routerbench", "routellm", "zeroeval", "mmlupro")
 
-# What each notebook must write to out_dir; tables marked exact are the same at quick and full scale,
-# so the tests can compare them with the committed figures/ (figures/ never drifts from the code).
+# What make reproduce runs: each notebook with its parameters, the per-suite notebooks once per suite.
+RUNS: list[tuple[str, dict]] = [
+    ("01_models_table", {"suites": list(SUITES)}),
+    ("02_comparison", {"suites": list(SUITES)}),
+    *[("03_router_accuracy", {"suite_name": s}) for s in SUITES],
+    *[("04_judges", {"suite_name": s}) for s in SUITES],
+    *[("05_budget_explorer", {"suite_name": s}) for s in SUITES],
+    ("06_live_demo", {}),
+]
+# --quick (the tests): smaller parameters and fewer runs, every notebook at least once (names must exist in
+# the notebook's parameters cell).
+QUICK_RUNS: list[tuple[str, dict]] = [
+    ("01_models_table", {"suites": list(SUITES)}),
+    ("02_comparison", {"suites": ["routerbench", "zeroeval"], "seeds": [0, 1], "n_budgets": 6, "n_boot": 20,
+                       "sensitivity": False}),
+    ("03_router_accuracy", {"suite_name": "routerbench", "seeds": [0], "ood_seeds": [0], "n_budgets": 4}),
+    ("04_judges", {"suite_name": "zeroeval", "seeds": [0], "n_budgets": 4}),
+    ("05_budget_explorer", {"suite_name": "routerbench"}),
+    ("06_live_demo", {}),
+]
+
+# What each notebook must write to out_dir ({suite}: once per suite it ran on); tables marked exact are the
+# same at quick and full scale, so the tests can compare them with the committed figures/.
 OUTPUTS: dict[str, dict[str, bool]] = {
-    "01_models_table": {"models_table.csv": True, "models_routerbench.png": False, "models_routerbench.svg": False,
-                        "models_routellm.png": False, "models_routellm.svg": False},
-    "02_comparison": {"claims.csv": False, "baselines_routerbench.csv": False,
-                      "operating_points_routerbench.json": False, "frontier_routerbench.csv": False,
-                      "baselines_routerbench_summary.csv": False, "frontier_routerbench.png": False,
-                      "hybrid_vs_single_routerbench.png": False},
-    "03_router_accuracy": {"router_accuracy_routerbench.csv": False, "router_accuracy_routerbench.png": False,
-                           "ood_routerbench.csv": False},
-    "04_judges": {"judges_routerbench.csv": False, "judges_panels_routerbench.csv": False,
-                  "judges_reliability_routerbench.csv": False,
-                  "judges_panels_routerbench.png": False},
-    "05_budget_explorer": {"budget_explorer_routerbench.png": False},
+    "01_models_table": {"models_table.csv": True, "winners_table.csv": True, "models_{suite}.png": False,
+                        "models_{suite}.svg": False},
+    "02_comparison": {"claims.csv": False, "baselines_{suite}.csv": False, "operating_points_{suite}.json": False,
+                      "frontier_{suite}.csv": False, "baselines_{suite}_summary.csv": False,
+                      "frontier_{suite}.png": False, "hybrid_vs_single_{suite}.png": False},
+    "03_router_accuracy": {"router_accuracy_{suite}.csv": False, "router_accuracy_{suite}.png": False,
+                           "ood_{suite}.csv": False},
+    "04_judges": {"judges_{suite}.csv": False, "judges_panels_{suite}.csv": False,
+                  "judges_reliability_{suite}.csv": False, "judges_panels_{suite}.png": False},
+    "05_budget_explorer": {"budget_explorer_{suite}.png": False},
     "06_live_demo": {"live_demo.csv": False},
 }
+
+
+def run_suites(params: dict) -> list[str]:
+    return list(params.get("suites") or ([params["suite_name"]] if "suite_name" in params else [""]))
+
+
+def expected_outputs(runs: list[tuple[str, dict]]) -> dict[str, bool]:
+    """Every file the runs must write (name -> exact), {suite} expanded with each run's suites."""
+    out: dict[str, bool] = {}
+    for stem, params in runs:
+        for name, exact in OUTPUTS[stem].items():
+            for suite in run_suites(params) if "{suite}" in name else [""]:
+                out[name.format(suite=suite)] = exact
+    return out
+
+
+def run_name(stem: str, params: dict) -> str:
+    """The executed notebook's file name: one per (notebook, suite) for the per-suite notebooks."""
+    return f"{stem}-{params['suite_name']}" if "suite_name" in params else stem
 
 
 def notebooks(only: list[str] | None = None) -> list[Path]:
@@ -53,14 +84,12 @@ def notebooks(only: list[str] | None = None) -> list[Path]:
     return found
 
 
-def run_notebook(path: Path, out_dir: Path, build_dir: Path, quick: bool = False) -> Path:
+def run_notebook(path: Path, out_dir: Path, build_dir: Path, params: dict | None = None) -> Path:
     import papermill
 
-    parameters = {"out_dir": str(out_dir)}
-    if quick:
-        parameters.update(QUICK_PARAMETERS.get(path.stem, {}))
+    parameters = {"out_dir": str(out_dir), **(params or {})}
     build_dir.mkdir(parents=True, exist_ok=True)
-    target = build_dir / path.name
+    target = build_dir / f"{run_name(path.stem, params or {})}.ipynb"
     # The kernel inherits our environment: drop a headless MPLBACKEND (e.g. Agg) so that the kernel uses the
     # inline backend and the executed notebook keeps its figures as PNG outputs.
     backend = os.environ.pop("MPLBACKEND", None)
@@ -153,10 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    for path in notebooks(args.only):
+    selected = {p.stem for p in notebooks(args.only)}
+    for stem, params in QUICK_RUNS if args.quick else RUNS:
+        if stem not in selected:
+            continue
         t0 = time.perf_counter()
-        run_notebook(path, args.out_dir.resolve(), args.build_dir.resolve(), args.quick)
-        print(f"[reproduce] {path.name}: {time.perf_counter() - t0:.1f} s")
+        run_notebook(NOTEBOOKS / f"{stem}.ipynb", args.out_dir.resolve(), args.build_dir.resolve(), params)
+        print(f"[reproduce] {run_name(stem, params)}: {time.perf_counter() - t0:.1f} s")
     print(f"[reproduce] all notebooks in {time.perf_counter() - start:.1f} s; outputs in {args.out_dir}")
     print(summary(args.out_dir))
     claims = args.out_dir / "claims.csv"

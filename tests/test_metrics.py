@@ -253,3 +253,14 @@ def test_winners_table_names_each_task_best_model_and_the_oracle():
     assert table.loc["all", "best_model"] == "dear" and table.loc["all", "best_accuracy"] == 1.0
     assert table.loc["all", "oracle_accuracy"] == 1.0 and table.loc["all", "gap_to_runner_up"] == pytest.approx(4 / 6)
     assert set(table.index) == {"a", "b", "all"} and table.loc["a", "queries"] == 3
+
+
+def test_one_verdict_rule_for_every_claim():
+    from emafusion_core.evaluation.claims import verdict
+
+    assert verdict(0.5, 3.0, 0.0, 2.6) == "holds"  # CI on the claimed side, reaching the paper's size
+    assert verdict(0.5, 1.0, 0.0, 2.6) == "holds in shape"  # direction holds, size falls short
+    assert verdict(-2.0, -0.1, 0.0, 2.6) == "does not hold on our data"
+    assert verdict(-0.45, 0.91, 0.0, 2.6) == "inconclusive"  # a gap whose CI straddles 0 is no "holds in shape"
+    assert verdict(1.2, 1.5, 1.0, 4.0) == "holds in shape"  # cheaper than the average model, not 4x
+    assert verdict(np.nan, np.nan) == "inconclusive"
