@@ -27,8 +27,9 @@ class BudgetExceeded(LLMError):
 
     kind = "budget"
 
-    def __init__(self, message: str, *, scope: str = "", **kw):
+    def __init__(self, message: str, *, scope: str = "", transient: bool = False, **kw):
         super().__init__(message, **kw)
+        self.transient = transient  # it would fit once the calls in flight settle: retry later
         self.scope = scope  # the Budget.scope of the budget that refused ("" if no budget did, e.g. no max_tokens)
 
 

@@ -23,9 +23,10 @@ class APIError(Exception):
     """An error the client is told about: HTTP status plus the OpenAI error fields."""
 
     def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None):
+                 code: str | None = None, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+        self.headers = dict(headers or {})  # e.g. Retry-After on a transient refusal
 
     def body(self) -> dict:
         return error_body(self.message, self.type, self.param, self.code)
