@@ -86,6 +86,11 @@ def _outcome(chat: ChatRequest, result: AskResult, view: EMAFusionSystem, client
                                     f"({failures[0]})", "insufficient_quota", None, "insufficient_quota")
             raise APIError(402, f"the request cannot be answered within its cap of ${chat.cap_usd} "
                                 f"({failures[0]})", "budget_exceeded", "model", "budget_exceeded")
+        overflow = [e for e in client.record.errors if getattr(e, "kind", None) == "context_window"]
+        if overflow and final_kinds <= {ErrorKind.PROVIDER, ErrorKind.BUDGET}:
+            raise APIError(400, "the request does not fit the context window of the models that could answer it: "
+                                f"shorten it ({failures[0]})", "invalid_request_error", "messages",
+                           "context_length_exceeded")
         raise APIError(502, "every candidate model failed: " + "; ".join(failures), "upstream_error", None,
                        "provider_failure")
     return texts, finish, fallbacks
