@@ -83,6 +83,9 @@ def _ask(args: argparse.Namespace) -> int:
     system = _system(args.config)
     if system is None:
         return 2
+    if system.config.deadline_s is not None:  # the request's deadline starts now
+        system = system.with_client(system.client.view(budget=system.client.budget,
+                                                       deadline_s=system.config.deadline_s))
     result = system.ask(args.text)
     print(result.answer)
     print()

@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable, Mapping, MutableMapping, Sequence
 from ._loop import LoopThread, shared_loop
 from .budget import Budget, ChainedBudget, Hold
 from .cache import ResponseCache, cache_key
-from .errors import BadReply, BudgetExceeded, LLMError, ProviderError, ReplayMiss
+from .errors import BadReply, BudgetExceeded, DeadlineExceeded, LLMError, ProviderError, ReplayMiss
 from .pricing import Pricer
 from .redact import Redactor, secrets_in
 from .retry import RetryPolicy, classify
@@ -119,6 +119,11 @@ def _logprobs(choice: Any) -> list[dict] | None:
             for item in content]
 
 
+def _earliest(deadline: float | None, seconds: float) -> float:
+    own = time.monotonic() + seconds
+    return own if deadline is None else min(deadline, own)
+
+
 def _usage_count(usage: Any, name: str) -> int | None:
     """A reported token count, or None if missing or not a non-negative integer."""
     value = _field(usage, name)
@@ -157,7 +162,8 @@ class LLMClient:
                  concurrency: int | Mapping[str, int] = 4, endpoints: Mapping[str, Mapping] | None = None,
                  timeout_s: float = 120.0, transport: Transport | None = None, progress: bool = True,
                  rng: random.Random | None = None, loop: LoopThread | None = None,
-                 record: CallRecord | None = None, template_tokens: int = TEMPLATE_TOKENS,
+                 record: CallRecord | None = None, deadline: float | None = None,
+                 template_tokens: int = TEMPLATE_TOKENS,
                  per_message_tokens: int = PER_MESSAGE_TOKENS):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -176,12 +182,14 @@ class LLMClient:
         self._redact = Redactor(secrets_in(self.endpoints))
         self._loop = loop or shared_loop()  # the caller's (or the process's) to close, as is the cache
         self.record = record
+        self.deadline = deadline  # time.monotonic() after which no call of this client is sent or waited for
         self.template_tokens, self.per_message_tokens = int(template_tokens), int(per_message_tokens)
         # per event loop: the per-model semaphores, and the calls in flight by cache key (shared by views)
         self._limits: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._inflight: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    def view(self, *, budget: Budget | float | None = None, record: CallRecord | None = None) -> "LLMClient":
+    def view(self, *, budget: Budget | float | None = None, record: CallRecord | None = None,
+             deadline_s: float | None = None) -> "LLMClient":
         """A client for one unit of work (e.g. one server request) over this client's gateway.
 
         Shared with this client: the cache, mode, pricer, retry policy, endpoints, timeout, transport, loop,
@@ -191,13 +199,16 @@ class LLMClient:
 
         budget: a Budget, used as it is (chain it to this client's budget yourself, e.g. with
           ChainedBudget); or a USD cap or None: a ChainedBudget(cap, [this client's budget]), so that what
-          the view spends also counts against this client's cap and the view can never overshoot it."""
+          the view spends also counts against this client's cap and the view can never overshoot it.
+        deadline_s: seconds from now after which the view's calls stop (each attempt's timeout is cut to what
+          is left; no retry starts after it): a DeadlineExceeded then. None: this client's deadline, if any."""
         if not isinstance(budget, Budget):
             budget = ChainedBudget(budget, [self.budget])
         view = type(self)(self.cache, mode=self.mode, pricer=self.pricer, budget=budget, retry=self.retry,
                           concurrency=self.concurrency, endpoints=self.endpoints, timeout_s=self.timeout_s,
                           transport=self._transport, progress=self.progress, rng=self._rng, loop=self._loop,
                           record=CallRecord() if record is None else record, template_tokens=self.template_tokens,
+                          deadline=self.deadline if deadline_s is None else _earliest(self.deadline, deadline_s),
                           per_message_tokens=self.per_message_tokens)
         view.stats = self.stats
         view._limits, view._inflight = self._limits, self._inflight
@@ -365,6 +376,10 @@ class LLMClient:
                 response, latency, _attempts = await self._send(request, key)
                 reply = self._parse(response, request, key, latency)
                 cost = reply.cost_usd
+            except DeadlineExceeded as exc:
+                if exc.sent:  # abandoned on its way: the provider may bill it, so its worst case is charged
+                    cost = exc.cost_usd = hold.usd
+                raise
             finally:
                 overshoot = self.budget.overshoot_usd
                 self.budget.settle(hold, cost)
@@ -434,36 +449,62 @@ class LLMClient:
         kwargs = self._call_kwargs(request)
         policy = self.retry
         for attempt in range(1, policy.max_attempts + 1):
+            left = self._time_left(request, key, attempt)
+            # the per-call timeout, cut to what the deadline leaves; enforced here too (a frozen connection)
+            kwargs["timeout"] = self.timeout_s if left is None else min(self.timeout_s, left)
             self.stats.calls += 1
             started = time.perf_counter()
             error = None
             try:
-                return await transport(**kwargs), time.perf_counter() - started, attempt
+                return (await asyncio.wait_for(transport(**kwargs), kwargs["timeout"]),
+                        time.perf_counter() - started, attempt)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below; bugs are re-raised
-                failure = classify(exc)
-                if failure is None:
-                    raise
-                detail = self._redact(exc)
-                if not failure.retryable or attempt == policy.max_attempts:
+                if self.deadline is not None and time.monotonic() >= self.deadline:
                     self.stats.errors += 1
-                    why = "not retryable" if not failure.retryable else "retries exhausted"
-                    # built here, raised outside the except block: the provider's exception (which may
-                    # quote a key) must not ride along as __context__
-                    error = ProviderError(
-                        f"{request.model!r} failed: {failure.kind} (status {failure.status}) after {attempt} "
-                        f"attempt(s), {why}; key {key}; nothing cached. Provider said: {detail}",
-                        kind=failure.kind, status=failure.status, attempts=attempt, model=request.model, key=key)
+                    error = DeadlineExceeded(f"{request.model!r}: the deadline passed during attempt {attempt} "
+                                             f"(key {key}); nothing cached", sent=True, model=request.model, key=key)
                 else:
-                    wait = policy.delay(attempt, failure.retry_after_s, self._rng)
-                    log.warning("%s: %s (status %s) on attempt %d/%d, retrying in %.2f s",
-                                request.model, failure.kind, failure.status, attempt, policy.max_attempts, wait)
-                    self.stats.retries += 1
+                    failure = classify(exc)
+                    if failure is None:
+                        raise
+                    detail = self._redact(exc)
+                    if not failure.retryable or attempt == policy.max_attempts:
+                        self.stats.errors += 1
+                        why = "not retryable" if not failure.retryable else "retries exhausted"
+                        # built here, raised outside the except block: the provider's exception (which may
+                        # quote a key) must not ride along as __context__
+                        error = ProviderError(
+                            f"{request.model!r} failed: {failure.kind} (status {failure.status}) after {attempt} "
+                            f"attempt(s), {why}; key {key}; nothing cached. Provider said: {detail}",
+                            kind=failure.kind, status=failure.status, attempts=attempt, model=request.model, key=key)
+                    else:
+                        wait = policy.delay(attempt, failure.retry_after_s, self._rng)
+                        if self.deadline is not None and time.monotonic() + wait >= self.deadline:
+                            self.stats.errors += 1
+                            error = DeadlineExceeded(
+                                f"{request.model!r} failed: {failure.kind} (status {failure.status}) on attempt {attempt} "
+                                f"and the deadline leaves no time to retry (key {key}); nothing cached",
+                                model=request.model, key=key)
+                        else:
+                            log.warning("%s: %s (status %s) on attempt %d/%d, retrying in %.2f s",
+                                        request.model, failure.kind, failure.status, attempt, policy.max_attempts, wait)
+                            self.stats.retries += 1
             if error is not None:
                 raise error
             await asyncio.sleep(wait)
         raise AssertionError("unreachable")
+
+    def _time_left(self, request: Request, key: str, attempt: int) -> float | None:
+        """Seconds until the deadline (None: no deadline); DeadlineExceeded if it has passed."""
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(f"{request.model!r}: the deadline passed before attempt {attempt} (key {key})",
+                                   model=request.model, key=key)
+        return left
 
     def _parse(self, response: Any, request: Request, key: str, latency: float) -> Reply:
         choices = _field(response, "choices") or []
@@ -485,7 +526,8 @@ class LLMClient:
 
                 out_tok = litellm.token_counter(model=self._litellm_model(request.model), text=text or "")
         cost = self.pricer.cost(request.model, int(in_tok), int(out_tok))
-        return Reply(key=key, model=request.model, text=text or "", input_tokens=int(in_tok),
+        # a reply that quotes a configured key is masked here, before anything caches, judges or logs it
+        return Reply(key=key, model=request.model, text=self._redact.values(text or ""), input_tokens=int(in_tok),
                      output_tokens=int(out_tok), cost_usd=cost, latency_s=latency,
                      reply_id=_field(response, "id"), finish_reason=_field(choice, "finish_reason"),
                      logprobs=_logprobs(choice) if choice is not None else None, created_at=time.time())

@@ -35,7 +35,9 @@ class Server:
         with self._count_lock:
             self.requests += 1
         started = time.perf_counter()
-        client = self.system.client.view(budget=ChainedBudget(chat.cap_usd, self.budgets, scope="request"))
+        deadline = chat.deadline_s if chat.deadline_s is not None else self.system.config.deadline_s
+        client = self.system.client.view(budget=ChainedBudget(chat.cap_usd, self.budgets, scope="request"),
+                                         deadline_s=deadline)
         view = self.system.with_client(client)
         result = view.ask(chat.text)
         texts, finish, fallbacks = _outcome(chat, result, view, client, {b.scope for b in self.budgets})
@@ -54,7 +56,8 @@ def _outcome(chat: ChatRequest, result: AskResult, view: EMAFusionSystem, client
     every failure was a budget refusal and one came from the server's budgets (rate_limit_error with
     Retry-After when a refusal was transient: reservations in flight hold what would pay for it;
     insufficient_quota only when no refusal was transient: the cap is spent), 402 when they came from the
-    request's cap, 502 otherwise. Returns (texts per part, finish_reason, fallback entries)."""
+    request's cap; 504 when a part ran out of time (the deadline) with nothing paid for to fall back on; 400
+    for a prompt beyond the context window; 502 otherwise. Returns (texts per part, finish_reason, fallback entries)."""
     texts, finish, fallbacks, failures = [], "stop", [], []
     for i, (text, route, r) in enumerate(result.parts):
         if r.answer.ok:
@@ -86,6 +89,9 @@ def _outcome(chat: ChatRequest, result: AskResult, view: EMAFusionSystem, client
                                     f"({failures[0]})", "insufficient_quota", None, "insufficient_quota")
             raise APIError(402, f"the request cannot be answered within its cap of ${chat.cap_usd} "
                                 f"({failures[0]})", "budget_exceeded", "model", "budget_exceeded")
+        if ErrorKind.DEADLINE in final_kinds:
+            raise APIError(504, "the request's deadline passed before any model answered, and nothing already paid "
+                                f"for could be returned ({failures[0]})", "timeout", None, "deadline_exceeded")
         overflow = [e for e in client.record.errors if getattr(e, "kind", None) == "context_window"]
         if overflow and final_kinds <= {ErrorKind.PROVIDER, ErrorKind.BUDGET}:
             raise APIError(400, "the request does not fit the context window of the models that could answer it: "

@@ -86,6 +86,20 @@ class ChatRequest:
     stream: bool
     include_usage: bool
     cap_usd: float | None
+    deadline_s: float | None = None  # this request's deadline (DEADLINE_HEADER), else the config's
+
+
+DEADLINE_HEADER = "x-emafusion-deadline-s"
+
+
+def deadline_of(value: str | None) -> float | None:
+    """The per-request deadline from the X-EMAFusion-Deadline-S header (seconds, ASCII decimal); 400 if bad."""
+    if value is None:
+        return None
+    if re.fullmatch(r"([0-9]+(?:\.[0-9]+)?|\.[0-9]+)", value, re.ASCII) is None or not 0 < float(value) < 1e6:
+        raise APIError(400, f"{DEADLINE_HEADER}: expected a positive number of seconds, got {value!r}",
+                       param=DEADLINE_HEADER, code="invalid_value")
+    return float(value)
 
 
 def decode_body(raw: bytes) -> Any:

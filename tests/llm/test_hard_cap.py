@@ -132,3 +132,17 @@ def test_report_worst_overshoot():
     """Prints the figures the issue asks for (run with -s)."""
     print(f"\n[hard cap] worst overshoot against the real server: ${WORST['overshoot_real_server']:.6f}; "
           f"stub: worst (charged + overshoot) / cap {WORST['stub_ratio']:.2f}, charged <= cap always")
+
+
+def test_a_reply_quoting_the_key_is_masked_before_it_is_cached(stub):
+    """Issue 15, item 6."""
+    secret = "sk-test-0123456789abcdef"
+    body = json.loads(_reply({"prompt_tokens": 3, "completion_tokens": 5}))
+    body["choices"][0]["message"]["content"] = f"your key is {secret}, sk-learn is a library"
+    stub.queue(200, json.dumps(body))
+    cache = {}
+    client = LLMClient(cache, pricer=Pricer({MODEL: (1.0, 1.0)}), retry=FAST_RETRY, progress=False,
+                       endpoints={MODEL: {"api_base": stub.api_base, "api_key": secret}})
+    reply = client.complete(MODEL, [{"role": "user", "content": "what is my key?"}], max_tokens=8)
+    assert secret not in reply.text and "***" in reply.text and "sk-learn is a library" in reply.text
+    assert all(secret not in value for value in cache.values())
