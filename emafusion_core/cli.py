@@ -27,13 +27,18 @@ def _reproduce(args: argparse.Namespace) -> int:
     return reproduce_main(args.rest)
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
 def _load(path: str):
+    """The config of a file, or None after printing (one line) what is wrong with it: the caller exits 2."""
     from .config import ConfigError, load_config
 
     try:
         return load_config(path)
     except ConfigError as exc:
-        print(f"invalid config: {exc}", file=sys.stderr)
+        print(f"invalid config: {_one_line(exc)}", file=sys.stderr)
         return None
 
 
@@ -49,14 +54,14 @@ def _system(path: str):
     try:
         return EMAFusionSystem.build(config)
     except (ConfigError, FittedModelError) as exc:
-        print(f"invalid config: {path}: {exc}", file=sys.stderr)
+        print(f"invalid config: {path}: {_one_line(exc)}", file=sys.stderr)
         return None
 
 
 def _route(args: argparse.Namespace) -> int:
     system = _system(args.config)
     if system is None:
-        return 1
+        return 2
     route = system.route(args.text)
     info = route.info.get("taxonomy", route.info)
     print(f"path: {route.path}")
@@ -77,7 +82,10 @@ def _ask(args: argparse.Namespace) -> int:
 
     system = _system(args.config)
     if system is None:
-        return 1
+        return 2
+    if system.config.deadline_s is not None:  # the request's deadline starts now
+        system = system.with_client(system.client.view(budget=system.client.budget,
+                                                       deadline_s=system.config.deadline_s))
     result = system.ask(args.text)
     print(result.answer)
     print()
@@ -99,7 +107,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     system = _system(args.config)
     if system is None:
-        return 1
+        return 2
     print(f"emafusion serve: OpenAI-compatible endpoint at http://{args.host}:{args.port}/v1 "
           f"(models: emafusion, emafusion-budget-<usd>; budget: {system.config.budget_usd} USD)", file=sys.stderr)
     uvicorn.run(create_app(system, None), host=args.host, port=args.port, log_level=args.log_level)
@@ -118,7 +126,7 @@ def _fit(args: argparse.Namespace) -> int:
     try:
         method = fit_method(config, default_encoder())
     except ConfigError as exc:
-        print(f"invalid config: {args.config}: {exc}", file=sys.stderr)
+        print(f"invalid config: {args.config}: {_one_line(exc)}", file=sys.stderr)
         return 2
     folder = save_method(method, args.out, fit=config.fit_signature())
     print(f"fitted on {config.fit_suite} (seed {config.fit_seed}) for pool {', '.join(method.model_names_)}; "

@@ -1,15 +1,22 @@
 """The one YAML file that configures a live EMAFusion: model pool, routers, cascade, judges, budget.
 
-Plain data in, validated objects out; every error names the key (e.g. `models[1].price.input`), so a typo
-is fixed in one look. API keys are never in the file: a model names the environment variable that holds its
-key (`api_key_env`), litellm's conventions apply otherwise.
+Plain data in, validated objects out. The file is checked against a typed schema (pydantic, strict: numbers
+finite, integers integers, booleans booleans, strings strings, no unknown keys) and then across fields (judges
+and decompose_with name pool models, names unique); every error names the key path as the file writes it
+(e.g. `models[0].price.output`), and all of them come in one line, so a typo is fixed in one look. Later
+sections extend the schema below rather than bypass it. API keys are never in the file: a model names the
+environment variable that holds its key (`api_key_env`), litellm's conventions apply otherwise.
+
+The rest of the code reads the frozen dataclasses (Config, ModelSpec, RouterSpec, CascadeSpec), not the schema.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class ConfigError(ValueError):
@@ -66,6 +73,8 @@ class Config:
     mode: str = "live"
     operating_point: str | None = None  # "<file>#<budget>": knobs calibrated by make reproduce, instead of router/cascade
     fitted: str | None = None  # a folder written by `emafusion fit`: loaded instead of fitting at start
+    timeout_s: float = 120.0  # per provider attempt (each call may retry within the deadline)
+    deadline_s: float | None = None  # per request: calls stop at it and the fallback decides (None: none)
 
     def fit_signature(self) -> dict:
         """What a fitted model depends on: a saved one is used only for a config with the same signature."""
@@ -76,78 +85,144 @@ class Config:
         return next(m for m in self.models if m.name == name)
 
 
-_TOP = {"models", "fit", "router", "cascade", "decompose_with", "budget_usd", "cache_dir", "mode", "operating_point",
-        "fitted"}
-_MODEL = {"name", "litellm_model", "stands_for", "family", "api_base", "api_key_env", "price", "max_tokens",
-          "temperature"}
+
+# ---- the schema (what the file may say) ------------------------------------------------------------------
+
+_STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+_Text = Annotated[str, Field(min_length=1, pattern=r"\S")]
+_Unit = Annotated[float, Field(ge=0, le=1)]
+_NonNegative = Annotated[float, Field(ge=0)]
+_Positive = Annotated[float, Field(gt=0)]
 
 
-def _check_keys(value, allowed: set[str], where: str) -> dict:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
-    unknown = sorted(set(value) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: unknown key (allowed: {', '.join(sorted(allowed))})")
-    return value
+class _Price(BaseModel):
+    model_config = _STRICT
+    input: _NonNegative  # USD per million tokens, both required
+    output: _NonNegative
 
 
-def _number(value, where: str, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise ConfigError(f"{where}: {value} is outside [{low}, {high}]")
-    return float(value)
+class _Model(BaseModel):
+    model_config = _STRICT
+    name: _Text
+    litellm_model: _Text
+    stands_for: _Text
+    family: str = ""
+    api_base: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
+    api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    price: _Price | None = None
+    max_tokens: Annotated[int, Field(ge=1)] = 512
+    temperature: Annotated[float, Field(ge=0, le=2)] = 0.0
 
 
-def _text(value, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where}: expected a non-empty string, got {value!r}")
-    return value
+class _Fit(BaseModel):
+    model_config = _STRICT
+    suite: _Text = "routerbench"
+    seed: Annotated[int, Field(ge=0)] = 0
+
+
+class _Router(BaseModel):
+    model_config = _STRICT
+    kind: Literal["hybrid", "taxonomy", "learned"] = "hybrid"
+    tau_c: _Unit = 0.7
+    tau_fam: _Unit = 0.8
+    cost_weight: _NonNegative = 0.05
+    k: Annotated[int, Field(ge=1)] = 3
+
+
+class _Cascade(BaseModel):
+    model_config = _STRICT
+    enabled: bool = True
+    tau_j: _Unit = 0.7
+    judges: list[_Text] = ["verifier"]
+    rule: Literal["mean", "majority", "unanimity"] = "mean"
+
+
+class _File(BaseModel):
+    model_config = _STRICT
+    models: Annotated[list[_Model], Field(min_length=1)]
+    fit: _Fit = _Fit()
+    router: _Router = _Router()
+    cascade: _Cascade = _Cascade()
+    decompose_with: _Text | None = None
+    budget_usd: _NonNegative | None = None
+    cache_dir: _Text = "data/cache/llm"
+    mode: Literal["live", "replay", "refresh"] = "live"
+    operating_point: Annotated[str, Field(pattern=r"^.+#.+$")] | None = None
+    fitted: _Text | None = None
+    timeout_s: _Positive = 120.0
+    deadline_s: _Positive | None = None
+
+
+def _path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+_SECRET_LOOKING = ("api_key_env",)  # a key pasted where its variable's name belongs: never echoed
+
+
+def _message(error: dict) -> str:
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    kind, where = error["type"], _path(loc)
+    if kind == "extra_forbidden":
+        allowed = _allowed(loc[:-1])
+        return f"{where if len(loc) > 1 else 'config.' + where}: unknown key" + (f" (allowed: {allowed})" if allowed else "")
+    if kind == "missing":
+        return f"{where}: required"
+    msg = error["msg"]
+    if any(str(p) in _SECRET_LOOKING for p in loc):
+        return f"{where}: name an environment variable (letters, digits, _), not a key"
+    value = error.get("input")
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    if kind == "string_pattern_mismatch" and loc and loc[-1] == "operating_point":
+        msg = "expected '<file>#<budget in USD>'"
+    return f"{where}: {msg[0].lower() + msg[1:]}, got {shown}"
+
+
+def _allowed(loc: tuple) -> str:
+    model: Any = _File
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[part].annotation if part in getattr(model, "model_fields", {}) else None
+        args = getattr(annotation, "__args__", ()) or (annotation,)
+        model = next((a for a in _flatten(args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is None:
+            return ""
+    return ", ".join(sorted(model.model_fields)) if model is not None else ""
+
+
+def _flatten(args):
+    for a in args:
+        inner = getattr(a, "__args__", None)
+        if inner:
+            yield from _flatten(inner)
+        else:
+            yield a
 
 
 def parse_config(doc) -> Config:
-    doc = _check_keys(doc, _TOP, "config")
-    models_doc = doc.get("models")
-    if not isinstance(models_doc, list) or not models_doc:
-        raise ConfigError("models: expected a non-empty list of models")
-    models = []
-    for i, m in enumerate(models_doc):
-        where = f"models[{i}]"
-        m = _check_keys(m, _MODEL, where)
-        for key in ("name", "litellm_model", "stands_for"):
-            if key not in m:
-                raise ConfigError(f"{where}.{key}: required")
-        price = _check_keys(m.get("price", {}), {"input", "output"}, f"{where}.price")
-        if "api_key_env" in m and m["api_key_env"] is not None and not str(m["api_key_env"]).isidentifier():
-            raise ConfigError(f"{where}.api_key_env: name an environment variable, not a key")
-        models.append(ModelSpec(
-            name=_text(m["name"], f"{where}.name"), litellm_model=_text(m["litellm_model"], f"{where}.litellm_model"),
-            stands_for=_text(m["stands_for"], f"{where}.stands_for"), family=str(m.get("family", "")),
-            api_base=m.get("api_base"), api_key_env=m.get("api_key_env"),
-            price_in=_number(price["input"], f"{where}.price.input", 0) if "input" in price else None,
-            price_out=_number(price["output"], f"{where}.price.output", 0) if "output" in price else None,
-            max_tokens=int(_number(m.get("max_tokens", 512), f"{where}.max_tokens", 1)),
-            temperature=_number(m.get("temperature", 0.0), f"{where}.temperature", 0, 2)))
-    names = [m.name for m in models]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"models: duplicate name {sorted(n for n in names if names.count(n) > 1)[0]!r}")
-
-    fit = _check_keys(doc.get("fit", {}), {"suite", "seed"}, "fit")
-    r = _check_keys(doc.get("router", {}), {"kind", "tau_c", "tau_fam", "cost_weight", "k"}, "router")
-    kind = r.get("kind", "hybrid")
-    if kind not in ("hybrid", "taxonomy", "learned"):
-        raise ConfigError(f"router.kind: {kind!r} is not one of hybrid, taxonomy, learned")
-    router = RouterSpec(kind, _number(r.get("tau_c", 0.7), "router.tau_c", 0, 1),
-                        _number(r.get("tau_fam", 0.8), "router.tau_fam", 0, 1),
-                        _number(r.get("cost_weight", 0.05), "router.cost_weight", 0),
-                        int(_number(r.get("k", 3), "router.k", 1)))
-    c = _check_keys(doc.get("cascade", {}), {"enabled", "tau_j", "judges", "rule"}, "cascade")
-    judges_doc = c.get("judges", ["verifier"])
-    if not isinstance(judges_doc, list):
-        raise ConfigError(f"cascade.judges: expected a list, got {judges_doc!r}")
+    """Validate a decoded YAML document; ConfigError (one line, starting with the key path) if it is wrong."""
+    if not isinstance(doc, dict):
+        raise ConfigError(f"config: expected a mapping of sections, got {type(doc).__name__}")
+    try:
+        f = _File.model_validate(doc)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_message(e) for e in exc.errors(include_url=False))) from None
+    names = [m.name for m in f.models]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ConfigError(f"models: duplicate name {name!r} (models[{names.index(name)}] and models[{i}])")
+    stands = [m.stands_for for m in f.models]
+    for i, s in enumerate(stands):
+        if s in stands[:i]:
+            raise ConfigError(f"models[{i}].stands_for: {s!r} already stands for {names[stands.index(s)]!r}")
     judges = []
-    for i, j in enumerate(judges_doc):
-        model = j.split(":", 1)[1] if isinstance(j, str) and j.startswith(("peer:", "llm:")) else j
+    for i, j in enumerate(f.cascade.judges):
+        model = j.split(":", 1)[1] if j.startswith(("peer:", "llm:")) else j
         if j == "verifier":
             judges.append(j)
         elif model not in names:
@@ -155,26 +230,19 @@ def parse_config(doc) -> Config:
                               f"the pool ({', '.join(names)})")
         else:
             judges.append(j if j != model else f"llm:{model}")
-    judges = tuple(judges)
-    rule = c.get("rule", "mean")
-    if rule not in ("mean", "majority", "unanimity"):
-        raise ConfigError(f"cascade.rule: {rule!r} is not one of mean, majority, unanimity")
-    cascade = CascadeSpec(bool(c.get("enabled", True)), _number(c.get("tau_j", 0.7), "cascade.tau_j", 0, 1),
-                          judges, rule)
-    decompose = doc.get("decompose_with")
-    if decompose is not None and decompose not in names:
-        raise ConfigError(f"decompose_with: {decompose!r} is not a model of the pool ({', '.join(names)})")
-    mode = doc.get("mode", "live")
-    if mode not in ("live", "replay", "refresh"):
-        raise ConfigError(f"mode: {mode!r} is not one of live, replay, refresh")
-    budget = doc.get("budget_usd")
-    point = doc.get("operating_point")
-    if point is not None and (not isinstance(point, str) or "#" not in point):
-        raise ConfigError(f"operating_point: expected '<file>#<budget in USD>', got {point!r}")
-    return Config(tuple(models), _text(fit.get("suite", "routerbench"), "fit.suite"),
-                  int(_number(fit.get("seed", 0), "fit.seed", 0)), router, cascade, decompose,
-                  None if budget is None else _number(budget, "budget_usd", 0), str(doc.get("cache_dir", "data/cache/llm")),
-                  mode, point, None if doc.get("fitted") is None else _text(doc["fitted"], "fitted"))
+    if f.decompose_with is not None and f.decompose_with not in names:
+        raise ConfigError(f"decompose_with: {f.decompose_with!r} is not a model of the pool ({', '.join(names)})")
+    models = tuple(ModelSpec(
+        name=m.name, litellm_model=m.litellm_model, stands_for=m.stands_for, family=m.family, api_base=m.api_base,
+        api_key_env=m.api_key_env, price_in=None if m.price is None else float(m.price.input),
+        price_out=None if m.price is None else float(m.price.output), max_tokens=m.max_tokens,
+        temperature=float(m.temperature)) for m in f.models)
+    r, c = f.router, f.cascade
+    return Config(models, f.fit.suite, f.fit.seed,
+                  RouterSpec(r.kind, float(r.tau_c), float(r.tau_fam), float(r.cost_weight), r.k),
+                  CascadeSpec(c.enabled, float(c.tau_j), tuple(judges), c.rule), f.decompose_with,
+                  None if f.budget_usd is None else float(f.budget_usd), f.cache_dir, f.mode, f.operating_point,
+                  f.fitted, float(f.timeout_s), None if f.deadline_s is None else float(f.deadline_s))
 
 
 def load_config(path: str | Path) -> Config:
@@ -183,8 +251,10 @@ def load_config(path: str | Path) -> Config:
         doc = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
     try:
         return parse_config(doc)
     except ConfigError as exc:

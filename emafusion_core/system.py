@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Config, ConfigError
-from .data import Suite, load_builtin, make_splits, split_ids, training_set
+from .data import DataValidationError, Suite, load_builtin, make_splits, split_ids, training_set
 from .decompose import Decomposer, join_answers
 from .execution import Answer, Batch, ErrorKind, Query
 from .judges import LLMJudge, Verdict
@@ -73,7 +73,7 @@ def make_client(config: Config, cache=None) -> LLMClient:
             prices[m.name] = (m.price_in, m.price_out)
     cache = diskcache.Cache(config.cache_dir) if cache is None else cache
     return LLMClient(cache, mode=config.mode, pricer=Pricer(prices), budget=config.budget_usd, endpoints=endpoints,
-                     progress=False)
+                     timeout_s=config.timeout_s, progress=False)
 
 
 def pool_suite(suite: Suite, config: Config) -> Suite:
@@ -96,7 +96,11 @@ def pool_suite(suite: Suite, config: Config) -> Suite:
 
 def fit_method(config: Config, encoder) -> EMAFusion:
     """Fit the method on the pool's part of the suite's fit split (seconds, from the shipped embeddings)."""
-    suite = pool_suite(load_builtin(config.fit_suite), config)
+    try:
+        fit_suite = load_builtin(config.fit_suite)
+    except DataValidationError as exc:
+        raise ConfigError(f"fit.suite: {config.fit_suite!r} cannot be loaded ({exc})") from None
+    suite = pool_suite(fit_suite, config)
     ids = list(split_ids(make_splits(suite.queries, suite.name, config.fit_seed), "fit"))
     train = training_set(suite, ids, seed=config.fit_seed)
     train.view.embeddings = np.asarray(encoder.encode(train.view.texts))
@@ -204,9 +208,10 @@ class EMAFusionSystem:
         """Load the fitted method the config names (`fitted:`), else fit it (a few seconds)."""
         from .features import default_encoder
 
+        client = client or make_client(config)  # first: a missing key is told before seconds of fitting
         encoder = encoder or default_encoder()
         method = load_fitted(config, encoder) if config.fitted else fit_method(config, encoder)
-        return cls(config, method, operating_point(config, config_dir), client or make_client(config))
+        return cls(config, method, operating_point(config, config_dir), client)
 
     def _batch(self, texts: Sequence[str]) -> Batch:
         batch = Batch([Query(f"request-{i}", t) for i, t in enumerate(texts)])

@@ -50,7 +50,7 @@ def test_route_explains_its_choice(capsys):
 def test_route_with_a_broken_config_names_the_key(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("models:\n  - {name: a, litellm_model: openai/x}\n")
-    assert main(["route", "--config", str(bad), "hi"]) == 1
+    assert main(["route", "--config", str(bad), "hi"]) == 2
     assert "models[0].stands_for: required" in capsys.readouterr().err
 
 
@@ -69,3 +69,35 @@ def test_a_failed_call_recorded_in_the_outcomes_is_data_not_a_zero_score(tmp_pat
     assert main(["data", "check", str(_write(tmp_path / "bad", q, o, m))]) == 1
     err = capsys.readouterr().err
     assert "'score'" in err and "row 1" in err and "missing value" in err
+
+
+def _broken(tmp_path, edit):
+    import yaml
+    from pathlib import Path
+
+    doc = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "local.yaml").read_text())
+    edit(doc)
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda d: d.update(budget_usd=float("nan")), "budget_usd"),
+    (lambda d: d["models"][0].update(stands_for="gpt-5"), "models[0].stands_for"),
+    (lambda d: d["models"][0].update(api_key_env="EMAFUSION_TEST_UNSET_KEY"), "models[0].api_key_env"),
+    (lambda d: d["fit"].update(suite="nosuchsuite"), "fit.suite"),
+])
+def test_every_config_error_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, edit, key):
+    monkeypatch.delenv("EMAFUSION_TEST_UNSET_KEY", raising=False)
+    path = _broken(tmp_path, edit)
+    commands = [["route", "--config", str(path), "hi"], ["ask", "--config", str(path), "hi"]]
+    if key != "models[0].api_key_env":  # fitting calls no model: it needs no key
+        commands.append(["fit", "--config", str(path), "--out", str(tmp_path / "out")])
+    for command in commands:
+        assert main(command) == 2, command
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f": {key}:" in err and "Traceback" not in err, err

@@ -68,3 +68,38 @@ def test_stands_for_must_name_a_model_of_the_suite(routerbench):
         pool_suite(routerbench, parse_config(doc))
     suite = pool_suite(routerbench, load_config(EXAMPLE))
     assert suite.model_names == ["small", "large"] and len(suite.queries) == 3164
+
+
+@pytest.mark.parametrize("edit, key", [  # the issue's list: each was accepted, or crashed, before the schema
+    (lambda d: d.update(budget_usd=float("nan")), "budget_usd"),
+    (lambda d: d.update(budget_usd=float("inf")), "budget_usd"),
+    (lambda d: d["cascade"].update(tau_j=float("nan")), "cascade.tau_j"),
+    (lambda d: d["models"][0].update(temperature=float("nan")), "models[0].temperature"),
+    (lambda d: d["cascade"].update(enabled="false"), "cascade.enabled"),
+    (lambda d: d["models"][0].update(price={"input": 1}), "models[0].price.output"),
+    (lambda d: d["models"][1].update(max_tokens=64.7), "models[1].max_tokens"),
+    (lambda d: d["models"][1].update(max_tokens=True), "models[1].max_tokens"),
+    (lambda d: d["router"].update(k=2.5), "router.k"),
+    (lambda d: d.update(cache_dir=None), "cache_dir"),
+    (lambda d: d["models"][0].update(api_base=8080), "models[0].api_base"),
+    (lambda d: d["cascade"].update(judges="small"), "cascade.judges"),
+    (lambda d: d["models"][1].update(stands_for=d["models"][0]["stands_for"]), "models[1].stands_for"),
+    (lambda d: d["fit"].update(seed="0"), "fit.seed"),
+    (lambda d: d.update(timeout_s=0), "timeout_s"),
+    (lambda d: d.update(deadline_s=float("nan")), "deadline_s"),
+    (lambda d: d["models"][0]["price"].update(colour=1), "models[0].price.colour"),
+])
+def test_the_schema_refuses_what_the_issue_found(edit, key):
+    doc = _doc()
+    edit(doc)
+    with pytest.raises(ConfigError) as err:
+        parse_config(doc)
+    assert str(err.value).startswith(key + ":") and "\n" not in str(err.value), str(err.value)
+
+
+def test_typed_fields_keep_their_types():
+    config = load_config(EXAMPLE)
+    assert isinstance(config.models[0].max_tokens, int) and isinstance(config.router.k, int)
+    assert isinstance(config.models[0].price_in, float) and config.cascade.enabled is True
+    assert config.timeout_s == 120.0 and config.deadline_s is None
+    assert config.fit_signature()["k"] == 3 and config.operating_point is None and config.fitted is None

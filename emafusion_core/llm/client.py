@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable, Mapping, MutableMapping, Sequence
 from ._loop import LoopThread, shared_loop
 from .budget import Budget, ChainedBudget, Hold
 from .cache import ResponseCache, cache_key
-from .errors import BadReply, BudgetExceeded, LLMError, ProviderError, ReplayMiss
+from .errors import BadReply, BudgetExceeded, DeadlineExceeded, LLMError, ProviderError, ReplayMiss
 from .pricing import Pricer
 from .redact import Redactor, secrets_in
 from .retry import RetryPolicy, classify
@@ -30,9 +30,35 @@ log = logging.getLogger(__name__)
 
 MODES = ("live", "replay", "refresh")
 JSON_FORMATS = ("json_object", "json_schema")
-# The input side of a budget reservation is an estimate (cl100k count; the provider's chat template adds
-# tokens we cannot see): pad it so that the reservation stays an upper bound in practice.
-INPUT_MARGIN, INPUT_OVERHEAD_TOKENS = 1.25, 64
+# The input side of a budget reservation is a guaranteed bound, not an estimate: a byte-level BPE or a
+# SentencePiece tokenizer with byte fallback never makes more tokens of a text than it has UTF-8 bytes (+1 for
+# a dummy prefix), whatever the script or digit grouping. The chat template adds what we cannot see: a few
+# tokens per message (role markers, separators) and a fixed part (BOS, generation prompt, a default system
+# prompt such as SmolLM2's); both are parameters of the client.
+# The output side is max_tokens per choice plus a slack: llama.cpp's server reports max_tokens + 1 completion
+# tokens for a reply cut at max_tokens (the end token is counted), and a provider bills what it reports.
+PER_MESSAGE_TOKENS, TEMPLATE_TOKENS, OUTPUT_SLACK_TOKENS = 16, 64, 4
+
+
+def _content_bytes(content: Any) -> int:
+    if content is None:
+        return 0
+    if isinstance(content, str):
+        return len(content.encode("utf-8", "surrogatepass"))
+    if isinstance(content, list):  # content parts: the text of each (others counted as their JSON)
+        return sum(_content_bytes(p.get("text")) if isinstance(p, dict) and p.get("type") == "text"
+                   else _content_bytes(json.dumps(p, ensure_ascii=False)) for p in content)
+    return _content_bytes(json.dumps(content, ensure_ascii=False, default=str))
+
+
+def input_token_bound(messages: Sequence[Mapping], *, per_message: int = PER_MESSAGE_TOKENS,
+                      template: int = TEMPLATE_TOKENS) -> int:
+    """An upper bound on the prompt tokens any byte-level tokenizer makes of these messages: the UTF-8 bytes of
+    every field (content, role, name, tool calls), plus the chat template's overhead per message and once."""
+    total = template
+    for m in messages:
+        total += per_message + sum(_content_bytes(v) for v in m.values())
+    return total
 
 Transport = Callable[..., Awaitable[Any]]
 
@@ -93,6 +119,19 @@ def _logprobs(choice: Any) -> list[dict] | None:
             for item in content]
 
 
+def _earliest(deadline: float | None, seconds: float) -> float:
+    own = time.monotonic() + seconds
+    return own if deadline is None else min(deadline, own)
+
+
+def _usage_count(usage: Any, name: str) -> int | None:
+    """A reported token count, or None if missing or not a non-negative integer."""
+    value = _field(usage, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
+        return None
+    return int(value)
+
+
 def _strip_fences(text: str) -> str:
     text = text.strip()
     if text.startswith("```"):
@@ -123,7 +162,9 @@ class LLMClient:
                  concurrency: int | Mapping[str, int] = 4, endpoints: Mapping[str, Mapping] | None = None,
                  timeout_s: float = 120.0, transport: Transport | None = None, progress: bool = True,
                  rng: random.Random | None = None, loop: LoopThread | None = None,
-                 record: CallRecord | None = None):
+                 record: CallRecord | None = None, deadline: float | None = None,
+                 template_tokens: int = TEMPLATE_TOKENS,
+                 per_message_tokens: int = PER_MESSAGE_TOKENS):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         self.cache = cache if isinstance(cache, ResponseCache) else ResponseCache(cache)
@@ -141,11 +182,14 @@ class LLMClient:
         self._redact = Redactor(secrets_in(self.endpoints))
         self._loop = loop or shared_loop()  # the caller's (or the process's) to close, as is the cache
         self.record = record
+        self.deadline = deadline  # time.monotonic() after which no call of this client is sent or waited for
+        self.template_tokens, self.per_message_tokens = int(template_tokens), int(per_message_tokens)
         # per event loop: the per-model semaphores, and the calls in flight by cache key (shared by views)
         self._limits: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._inflight: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    def view(self, *, budget: Budget | float | None = None, record: CallRecord | None = None) -> "LLMClient":
+    def view(self, *, budget: Budget | float | None = None, record: CallRecord | None = None,
+             deadline_s: float | None = None) -> "LLMClient":
         """A client for one unit of work (e.g. one server request) over this client's gateway.
 
         Shared with this client: the cache, mode, pricer, retry policy, endpoints, timeout, transport, loop,
@@ -155,13 +199,17 @@ class LLMClient:
 
         budget: a Budget, used as it is (chain it to this client's budget yourself, e.g. with
           ChainedBudget); or a USD cap or None: a ChainedBudget(cap, [this client's budget]), so that what
-          the view spends also counts against this client's cap and the view can never overshoot it."""
+          the view spends also counts against this client's cap and the view can never overshoot it.
+        deadline_s: seconds from now after which the view's calls stop (each attempt's timeout is cut to what
+          is left; no retry starts after it): a DeadlineExceeded then. None: this client's deadline, if any."""
         if not isinstance(budget, Budget):
             budget = ChainedBudget(budget, [self.budget])
         view = type(self)(self.cache, mode=self.mode, pricer=self.pricer, budget=budget, retry=self.retry,
                           concurrency=self.concurrency, endpoints=self.endpoints, timeout_s=self.timeout_s,
                           transport=self._transport, progress=self.progress, rng=self._rng, loop=self._loop,
-                          record=CallRecord() if record is None else record)
+                          record=CallRecord() if record is None else record, template_tokens=self.template_tokens,
+                          deadline=self.deadline if deadline_s is None else _earliest(self.deadline, deadline_s),
+                          per_message_tokens=self.per_message_tokens)
         view.stats = self.stats
         view._limits, view._inflight = self._limits, self._inflight
         return view
@@ -213,12 +261,24 @@ class LLMClient:
             if hit is not None:
                 return hit
         inflight = self._inflight.setdefault(asyncio.get_running_loop(), {})
-        if key in inflight:  # the same request is already on its way: share its outcome
-            reply = await asyncio.shield(inflight[key])
+        while key in inflight:  # the same request is already on its way: share its outcome if it cannot differ
+            future, budget = inflight[key]
+            try:
+                reply = await asyncio.shield(future)
+            except LLMError as exc:
+                # a failure is shared only with calls on the same budget chain, and a budget refusal never is
+                # (another request's cap or timing says nothing about ours): then we make our own call
+                if budget is self.budget and not isinstance(exc, BudgetExceeded):
+                    raise
+                continue
+            except asyncio.CancelledError:
+                if future.cancelled():  # the leader was cancelled (its request's deadline), not us
+                    continue
+                raise
             self.stats.hits += 1
             return dataclasses.replace(reply, cached=True)
         future = asyncio.get_running_loop().create_future()
-        inflight[key] = future
+        inflight[key] = (future, self.budget)
         try:
             reply = await self._fetch(request, key)
             future.set_result(reply)
@@ -316,9 +376,18 @@ class LLMClient:
                 response, latency, _attempts = await self._send(request, key)
                 reply = self._parse(response, request, key, latency)
                 cost = reply.cost_usd
+            except DeadlineExceeded as exc:
+                if exc.sent:  # abandoned on its way: the provider may bill it, so its worst case is charged
+                    cost = exc.cost_usd = hold.usd
+                raise
             finally:
+                overshoot = self.budget.overshoot_usd
                 self.budget.settle(hold, cost)
                 self.stats.usd += cost
+                if self.budget.overshoot_usd > overshoot:
+                    log.warning("%s reported usage costing $%.6f, over the $%.6f reserved for its worst case "
+                                "(key %s): the budget was charged the reservation and the excess counted as "
+                                "overshoot", request.model, cost, hold.usd, key)
         problem = self._problem(reply, request)
         if problem is not None:
             self.stats.errors += 1
@@ -340,24 +409,26 @@ class LLMClient:
         except LLMError as exc:
             exc.key = key
             raise
-        if not self.budget.capped:
-            return self.budget.reserve(0.0, model=request.model, key=key)
-        params = request.params
-        max_out = params.get("max_tokens") or params.get("max_completion_tokens")
+        max_out = self._output_bound(request)
         if max_out is None:
-            raise BudgetExceeded(f"a call under a budget cap needs max_tokens (model {request.model!r}, "
-                                 f"key {key}): without it the worst case is unbounded", model=request.model, key=key)
-        worst = self._input_tokens(request) * r_in + int(max_out) * int(params.get("n") or 1) * r_out
+            if self.budget.capped:
+                raise BudgetExceeded(f"a call under a budget cap needs max_tokens (model {request.model!r}, "
+                                     f"key {key}): without it the worst case is unbounded", model=request.model,
+                                     key=key)
+            return self.budget.reserve(0.0, model=request.model, key=key, bounded=False)
+        worst = self._input_bound(request) * r_in + max_out * r_out
         return self.budget.reserve(worst, model=request.model, key=key)
 
-    def _input_tokens(self, request: Request) -> int:
-        from ._litellm import litellm
+    def _input_bound(self, request: Request) -> int:
+        """A guaranteed upper bound on the prompt tokens (see input_token_bound)."""
+        return input_token_bound(request.messages, per_message=self.per_message_tokens,
+                                 template=self.template_tokens)
 
-        try:
-            counted = litellm.token_counter(model=self._litellm_model(request.model), messages=request.messages)
-        except Exception:
-            counted = sum(len(str(m.get("content", ""))) for m in request.messages) // 3
-        return int(counted * INPUT_MARGIN) + INPUT_OVERHEAD_TOKENS
+    @staticmethod
+    def _output_bound(request: Request) -> int | None:
+        params = request.params
+        max_out = params.get("max_tokens") or params.get("max_completion_tokens")
+        return None if max_out is None else (int(max_out) + OUTPUT_SLACK_TOKENS) * int(params.get("n") or 1)
 
     def _call_kwargs(self, request: Request) -> dict:
         settings = dict(self.endpoints.get(request.model, {}))
@@ -378,51 +449,85 @@ class LLMClient:
         kwargs = self._call_kwargs(request)
         policy = self.retry
         for attempt in range(1, policy.max_attempts + 1):
+            left = self._time_left(request, key, attempt)
+            # the per-call timeout, cut to what the deadline leaves; enforced here too (a frozen connection)
+            kwargs["timeout"] = self.timeout_s if left is None else min(self.timeout_s, left)
             self.stats.calls += 1
             started = time.perf_counter()
             error = None
             try:
-                return await transport(**kwargs), time.perf_counter() - started, attempt
+                return (await asyncio.wait_for(transport(**kwargs), kwargs["timeout"]),
+                        time.perf_counter() - started, attempt)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below; bugs are re-raised
-                failure = classify(exc)
-                if failure is None:
-                    raise
-                detail = self._redact(exc)
-                if not failure.retryable or attempt == policy.max_attempts:
+                if self.deadline is not None and time.monotonic() >= self.deadline:
                     self.stats.errors += 1
-                    why = "not retryable" if not failure.retryable else "retries exhausted"
-                    # built here, raised outside the except block: the provider's exception (which may
-                    # quote a key) must not ride along as __context__
-                    error = ProviderError(
-                        f"{request.model!r} failed: {failure.kind} (status {failure.status}) after {attempt} "
-                        f"attempt(s), {why}; key {key}; nothing cached. Provider said: {detail}",
-                        kind=failure.kind, status=failure.status, attempts=attempt, model=request.model, key=key)
+                    error = DeadlineExceeded(f"{request.model!r}: the deadline passed during attempt {attempt} "
+                                             f"(key {key}); nothing cached", sent=True, model=request.model, key=key)
                 else:
-                    wait = policy.delay(attempt, failure.retry_after_s, self._rng)
-                    log.warning("%s: %s (status %s) on attempt %d/%d, retrying in %.2f s",
-                                request.model, failure.kind, failure.status, attempt, policy.max_attempts, wait)
-                    self.stats.retries += 1
+                    failure = classify(exc)
+                    if failure is None:
+                        raise
+                    detail = self._redact(exc)
+                    if not failure.retryable or attempt == policy.max_attempts:
+                        self.stats.errors += 1
+                        why = "not retryable" if not failure.retryable else "retries exhausted"
+                        # built here, raised outside the except block: the provider's exception (which may
+                        # quote a key) must not ride along as __context__
+                        error = ProviderError(
+                            f"{request.model!r} failed: {failure.kind} (status {failure.status}) after {attempt} "
+                            f"attempt(s), {why}; key {key}; nothing cached. Provider said: {detail}",
+                            kind=failure.kind, status=failure.status, attempts=attempt, model=request.model, key=key)
+                    else:
+                        wait = policy.delay(attempt, failure.retry_after_s, self._rng)
+                        if self.deadline is not None and time.monotonic() + wait >= self.deadline:
+                            self.stats.errors += 1
+                            error = DeadlineExceeded(
+                                f"{request.model!r} failed: {failure.kind} (status {failure.status}) on attempt {attempt} "
+                                f"and the deadline leaves no time to retry (key {key}); nothing cached",
+                                model=request.model, key=key)
+                        else:
+                            log.warning("%s: %s (status %s) on attempt %d/%d, retrying in %.2f s",
+                                        request.model, failure.kind, failure.status, attempt, policy.max_attempts, wait)
+                            self.stats.retries += 1
             if error is not None:
                 raise error
             await asyncio.sleep(wait)
         raise AssertionError("unreachable")
+
+    def _time_left(self, request: Request, key: str, attempt: int) -> float | None:
+        """Seconds until the deadline (None: no deadline); DeadlineExceeded if it has passed."""
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(f"{request.model!r}: the deadline passed before attempt {attempt} (key {key})",
+                                   model=request.model, key=key)
+        return left
 
     def _parse(self, response: Any, request: Request, key: str, latency: float) -> Reply:
         choices = _field(response, "choices") or []
         choice = choices[0] if choices else None
         text = _field(_field(choice, "message"), "content") if choice is not None else None
         usage = _field(response, "usage")
-        in_tok, out_tok = _field(usage, "prompt_tokens"), _field(usage, "completion_tokens")
-        if in_tok is None or out_tok is None:  # some providers omit usage: count it ourselves
-            from ._litellm import litellm
+        in_tok, out_tok = _usage_count(usage, "prompt_tokens"), _usage_count(usage, "completion_tokens")
+        # litellm fills a missing usage with zeros: no prompt is 0 tokens, no non-empty reply is 0 tokens
+        if in_tok == 0:
+            in_tok = None
+        if out_tok == 0 and text:
+            out_tok = None
+        if in_tok is None:  # a missing (or nonsensical) usage counts as the worst case that was reserved
+            in_tok = self._input_bound(request)
+        if out_tok is None:
+            out_tok = self._output_bound(request)
+            if out_tok is None:
+                from ._litellm import litellm
 
-            model = self._litellm_model(request.model)
-            in_tok = litellm.token_counter(model=model, messages=request.messages) if in_tok is None else in_tok
-            out_tok = litellm.token_counter(model=model, text=text or "") if out_tok is None else out_tok
+                out_tok = litellm.token_counter(model=self._litellm_model(request.model), text=text or "")
         cost = self.pricer.cost(request.model, int(in_tok), int(out_tok))
-        return Reply(key=key, model=request.model, text=text or "", input_tokens=int(in_tok),
+        # a reply that quotes a configured key is masked here, before anything caches, judges or logs it
+        return Reply(key=key, model=request.model, text=self._redact.values(text or ""), input_tokens=int(in_tok),
                      output_tokens=int(out_tok), cost_usd=cost, latency_s=latency,
                      reply_id=_field(response, "id"), finish_reason=_field(choice, "finish_reason"),
                      logprobs=_logprobs(choice) if choice is not None else None, created_at=time.time())

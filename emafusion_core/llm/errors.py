@@ -27,8 +27,9 @@ class BudgetExceeded(LLMError):
 
     kind = "budget"
 
-    def __init__(self, message: str, *, scope: str = "", **kw):
+    def __init__(self, message: str, *, scope: str = "", transient: bool = False, **kw):
         super().__init__(message, **kw)
+        self.transient = transient  # it would fit once the calls in flight settle: retry later
         self.scope = scope  # the Budget.scope of the budget that refused ("" if no budget did, e.g. no max_tokens)
 
 
@@ -56,3 +57,16 @@ class BadReply(LLMError):
         super().__init__(message, **kw)
         self.kind, self.text, self.recorded = kind, text, recorded
         self.input_tokens, self.output_tokens = input_tokens, output_tokens
+
+
+class DeadlineExceeded(LLMError):
+    """The unit of work's deadline passed before the call could finish (or start); retries stop at it.
+
+    `sent` says whether an attempt was on its way when time ran out (the provider may bill it: the gateway
+    then charges the call's reservation, its worst case)."""
+
+    kind = "deadline"
+
+    def __init__(self, message: str, *, sent: bool = False, **kw):
+        super().__init__(message, **kw)
+        self.sent = sent

@@ -29,6 +29,14 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()):
         self.secrets = sorted(set(secrets), key=len, reverse=True)
 
+    def values(self, text: str) -> str:
+        """Mask only the configured secret values (for model replies: a key-shaped word a model writes is
+        content, a key we were given that a reply quotes is not)."""
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
     def __call__(self, text: object) -> str:
         out = str(text)
         for secret in self.secrets:

@@ -13,9 +13,12 @@ import time
 from dataclasses import dataclass
 
 
+_CONTEXT_OVERFLOW = ("context window", "context length", "context size", "maximum context", "context limit")
+
+
 @dataclass(frozen=True)
 class Failure:
-    kind: str  # rate_limit | timeout | connection | server | malformed_response | client_error | unexpected
+    kind: str  # context_window (the prompt does not fit the model: a client error) | rate_limit | timeout | connection | server | malformed_response | client_error | unexpected
     status: int | None
     retryable: bool
     retry_after_s: float | None = None
@@ -72,6 +75,9 @@ def classify(exc: BaseException) -> Failure | None:
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None
     text = str(exc).lower()
+    if isinstance(exc, litellm.ContextWindowExceededError) or (
+            (status is None or 400 <= status < 500) and any(s in text for s in _CONTEXT_OVERFLOW)):
+        return Failure("context_window", status if status is not None else 400, False)
     if isinstance(exc, litellm.RateLimitError) or status == 429:
         return Failure("rate_limit", 429, True, retry_after(exc))
     if isinstance(exc, (litellm.Timeout, asyncio.TimeoutError, TimeoutError)) or status == 408:

@@ -28,10 +28,16 @@ chunks, a final chunk with finish_reason and the "emafusion" field, an optional 
 stream_options.include_usage is set, then `data: [DONE]`). Errors are found before the stream starts and are
 returned as ordinary HTTP errors.
 
-Errors, always {"error": {"message", "type", "param", "code"}}: invalid JSON, missing or mistyped fields,
-no user message -> 400; body over max_body_bytes -> 413; unknown model -> 404; the per-request cap
-refused every call -> 402; the server budget is exhausted -> 429 (insufficient_quota); a provider failure
-(every candidate failed) -> 502 with the reason; anything unexpected -> 500. The server keeps serving.
+Errors, always {"error": {"message", "type", "param", "code"}}: invalid JSON (JSON nested deeper than 64
+levels, strings with lone surrogates included), missing or mistyped fields, no user message -> 400;
+`tools`, `tool_choice`, `functions`, `function_call`, `response_format` -> 400 naming the field
+(unsupported_parameter: the cascade and its judges work on plain text); a prompt beyond the context window of
+every model that could answer -> 400 (context_length_exceeded); body over max_body_bytes -> 413; unknown
+model (a budget must be written in ASCII decimal, nothing after it) -> 404; the per-request cap refused every
+call -> 402; the server budget refused while calls in flight hold it -> 429 rate_limit_error with
+Retry-After (retry); the server budget is spent -> 429 insufficient_quota; a provider failure (every
+candidate failed) -> 502 with the reason; the request's deadline passed with nothing paid for to fall back
+on -> 504; anything unexpected -> 500. The server keeps serving.
 
 Concurrency. ask() is synchronous: each request runs in Starlette's threadpool. Requests run concurrently;
 each gets its own light view of the system: `LLMClient.view` (same cache, loop, per-model concurrency

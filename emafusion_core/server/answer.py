@@ -12,6 +12,8 @@ from ..llm.errors import BadReply
 from ..system import AskResult, EMAFusionSystem
 from .openai import APIError, ChatRequest, Served
 
+RETRY_AFTER_S = 1  # a refusal by the server's budget while calls in flight hold it: retry after this
+
 
 class Server:
     """The system behind the HTTP app, shared by all requests.
@@ -33,7 +35,9 @@ class Server:
         with self._count_lock:
             self.requests += 1
         started = time.perf_counter()
-        client = self.system.client.view(budget=ChainedBudget(chat.cap_usd, self.budgets, scope="request"))
+        deadline = chat.deadline_s if chat.deadline_s is not None else self.system.config.deadline_s
+        client = self.system.client.view(budget=ChainedBudget(chat.cap_usd, self.budgets, scope="request"),
+                                         deadline_s=deadline)
         view = self.system.with_client(client)
         result = view.ask(chat.text)
         texts, finish, fallbacks = _outcome(chat, result, view, client, {b.scope for b in self.budgets})
@@ -49,8 +53,11 @@ def _outcome(chat: ChatRequest, result: AskResult, view: EMAFusionSystem, client
     Per part: the returned answer; if it is the cascade's fallback (the last candidate failed), a `fallback`
     entry says why escalation stopped; a truncated final answer with nothing to fall back on is returned as it
     is with finish_reason "length"; else the part failed. If any part failed: 429 (insufficient_quota) when
-    every failure was a budget refusal and one came from the server's budgets, 402 when they came from the
-    request's cap, 502 otherwise. Returns (texts per part, finish_reason, fallback entries)."""
+    every failure was a budget refusal and one came from the server's budgets (rate_limit_error with
+    Retry-After when a refusal was transient: reservations in flight hold what would pay for it;
+    insufficient_quota only when no refusal was transient: the cap is spent), 402 when they came from the
+    request's cap; 504 when a part ran out of time (the deadline) with nothing paid for to fall back on; 400
+    for a prompt beyond the context window; 502 otherwise. Returns (texts per part, finish_reason, fallback entries)."""
     texts, finish, fallbacks, failures = [], "stop", [], []
     for i, (text, route, r) in enumerate(result.parts):
         if r.answer.ok:
@@ -72,11 +79,24 @@ def _outcome(chat: ChatRequest, result: AskResult, view: EMAFusionSystem, client
         budget_errors = [e for e in client.record.errors if isinstance(e, BudgetExceeded)]
         final_kinds = {r.answer.error_kind for _, _, r in result.parts if not r.answer.ok}
         if budget_errors and final_kinds == {ErrorKind.BUDGET}:
-            if any(e.scope in server_scopes for e in budget_errors):
+            by_server = [e for e in budget_errors if e.scope in server_scopes]
+            if any(e.transient for e in by_server):  # a retry can succeed once those settle
+                raise APIError(429, "the server's USD budget is held by requests in flight: retry shortly "
+                                    f"({failures[0]})", "rate_limit_error", None, "rate_limit_exceeded",
+                               headers={"Retry-After": str(RETRY_AFTER_S)})
+            if by_server:
                 raise APIError(429, "the server's USD budget is exhausted: no model call could be paid for "
                                     f"({failures[0]})", "insufficient_quota", None, "insufficient_quota")
             raise APIError(402, f"the request cannot be answered within its cap of ${chat.cap_usd} "
                                 f"({failures[0]})", "budget_exceeded", "model", "budget_exceeded")
+        if ErrorKind.DEADLINE in final_kinds:
+            raise APIError(504, "the request's deadline passed before any model answered, and nothing already paid "
+                                f"for could be returned ({failures[0]})", "timeout", None, "deadline_exceeded")
+        overflow = [e for e in client.record.errors if getattr(e, "kind", None) == "context_window"]
+        if overflow and final_kinds <= {ErrorKind.PROVIDER, ErrorKind.BUDGET}:
+            raise APIError(400, "the request does not fit the context window of the models that could answer it: "
+                                f"shorten it ({failures[0]})", "invalid_request_error", "messages",
+                           "context_length_exceeded")
         raise APIError(502, "every candidate model failed: " + "; ".join(failures), "upstream_error", None,
                        "provider_failure")
     return texts, finish, fallbacks

@@ -12,8 +12,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..system import EMAFusionSystem
 from .answer import Server
-from .openai import (APIError, budget_of, chunks, completion, decode_body, error_body, model_card, model_list,
-                     parse_chat_request)
+from .openai import (DEADLINE_HEADER, APIError, budget_of, chunks, completion, deadline_of, decode_body, error_body,
+                     model_card, model_list, parse_chat_request)
 
 MAX_BODY_BYTES = 1_000_000
 
@@ -48,7 +48,7 @@ def create_app(system: EMAFusionSystem, budget_usd: float | None = None, *,
 
     @app.exception_handler(APIError)
     async def _api_error(_request, exc: APIError):
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request, exc: StarletteHTTPException):
@@ -79,6 +79,7 @@ def create_app(system: EMAFusionSystem, budget_usd: float | None = None, *,
     @app.post("/v1/chat/completions")
     async def chat_completions(request: HTTPRequest):
         chat = parse_chat_request(decode_body(await _read_body(request, max_body_bytes)))
+        chat.deadline_s = deadline_of(request.headers.get(DEADLINE_HEADER))
         served = await run_in_threadpool(server.answer, chat)
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if chat.stream:

@@ -15,7 +15,11 @@ from typing import Any, Iterator
 
 MODEL_ID = "emafusion"
 BUDGET_PREFIX = "emafusion-budget-"
-_BUDGET_RE = re.compile(r"^emafusion-budget-(\d+(?:\.\d+)?|\.\d+)$")
+# ASCII digits only, nothing after (re's `$` would accept a trailing newline and `\d` Arabic-Indic digits)
+_BUDGET_RE = re.compile(r"emafusion-budget-([0-9]+(?:\.[0-9]+)?|\.[0-9]+)", re.ASCII)
+MAX_DEPTH = 64  # deeper JSON than any chat request needs is refused before anything walks it
+# OpenAI fields this server does not honour: refused by name rather than silently ignored
+UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "response_format", "parallel_tool_calls")
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 
 
@@ -23,9 +27,10 @@ class APIError(Exception):
     """An error the client is told about: HTTP status plus the OpenAI error fields."""
 
     def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None):
+                 code: str | None = None, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+        self.headers = dict(headers or {})  # e.g. Retry-After on a transient refusal
 
     def body(self) -> dict:
         return error_body(self.message, self.type, self.param, self.code)
@@ -43,7 +48,7 @@ def budget_of(model: str) -> float | None:
     """None for "emafusion"; the USD cap for "emafusion-budget-<usd>"; APIError 404 otherwise."""
     if model == MODEL_ID:
         return None
-    match = _BUDGET_RE.match(model)
+    match = _BUDGET_RE.fullmatch(model)
     if match:
         value = float(match.group(1))
         if math.isfinite(value):
@@ -81,14 +86,54 @@ class ChatRequest:
     stream: bool
     include_usage: bool
     cap_usd: float | None
+    deadline_s: float | None = None  # this request's deadline (DEADLINE_HEADER), else the config's
+
+
+DEADLINE_HEADER = "x-emafusion-deadline-s"
+
+
+def deadline_of(value: str | None) -> float | None:
+    """The per-request deadline from the X-EMAFusion-Deadline-S header (seconds, ASCII decimal); 400 if bad."""
+    if value is None:
+        return None
+    if re.fullmatch(r"([0-9]+(?:\.[0-9]+)?|\.[0-9]+)", value, re.ASCII) is None or not 0 < float(value) < 1e6:
+        raise APIError(400, f"{DEADLINE_HEADER}: expected a positive number of seconds, got {value!r}",
+                       param=DEADLINE_HEADER, code="invalid_value")
+    return float(value)
 
 
 def decode_body(raw: bytes) -> Any:
     """The request body as JSON; APIError 400 (invalid_json) if it is not."""
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise APIError(400, f"the request body is not valid JSON ({exc})", code="invalid_json") from None
+    except RecursionError:
+        raise APIError(400, f"the request body is nested deeper than {MAX_DEPTH} levels", code="invalid_json") from None
+    _check_tree(body)
+    return body
+
+
+def _check_tree(body: Any) -> None:
+    """Refuse (400) JSON nested deeper than MAX_DEPTH and strings that are not valid Unicode (lone surrogates
+    such as \\ud800 decode from JSON escapes but cannot be encoded again), walking without recursion."""
+    stack = [(body, 1, "body")]
+    while stack:
+        value, depth, where = stack.pop()
+        if depth > MAX_DEPTH:
+            raise APIError(400, f"the request body is nested deeper than {MAX_DEPTH} levels", code="invalid_json")
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise APIError(400, f"{where}: not valid Unicode (a lone surrogate escape such as \\ud800)",
+                               param=None if where == "body" else where, code="invalid_value") from None
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                stack.append((k, depth + 1, where))
+                stack.append((v, depth + 1, k if where == "body" else f"{where}.{k}"))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1, f"{where}[{i}]") for i, v in enumerate(value))
 
 
 def parse_chat_request(body: Any) -> ChatRequest:
@@ -113,7 +158,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
         where = f"messages[{i}]"
         if not isinstance(m, dict):
             raise APIError(400, f"{where}: expected an object", param=where, code="invalid_type")
-        if m.get("role") not in ROLES:
+        if not isinstance(m.get("role"), str) or m["role"] not in ROLES:
             raise APIError(400, f"{where}.role: expected one of {', '.join(sorted(ROLES))}, got {m.get('role')!r}",
                            param=f"{where}.role", code="invalid_value")
         content = _content_text(m.get("content"), f"{where}.content")
@@ -122,6 +167,11 @@ def parse_chat_request(body: Any) -> ChatRequest:
     if text is None or not text.strip():
         raise APIError(400, "messages: no user message with text to answer (the last user message is the request)",
                        param="messages", code="invalid_value")
+    for name in UNSUPPORTED:
+        if body.get(name) is not None:
+            raise APIError(400, f"{name}: not supported by this endpoint (the routed cascade answers in plain text "
+                                "and its judges read plain text); remove the field", param=name,
+                           code="unsupported_parameter")
     stream = body.get("stream", False)
     if stream is None:
         stream = False

@@ -72,7 +72,9 @@ def test_budget_guard_refuses_before_sending(proxy, make_client):
 
 def test_budget_holds_under_concurrency(proxy, make_client):
     max_tokens = 8
-    worst = max_tokens * 1e-3  # input is free below, output $1000/M: each call may cost $0.008
+    from emafusion_core.llm.client import OUTPUT_SLACK_TOKENS
+
+    worst = (max_tokens + OUTPUT_SLACK_TOKENS) * 1e-3  # input is free below, output $1000/M: $0.012 a call
     client = make_client(proxy.api_base, budget=Budget(2.5 * worst), prices={MODEL: (0.0, 1000.0)}, concurrency=8)
     requests = [Request(MODEL, [{"role": "user", "content": f"Name a colour. ({i})"}],
                         {"temperature": 0, "max_tokens": max_tokens}) for i in range(5)]

@@ -272,3 +272,32 @@ def test_server_budget_stops_escalation_and_returns_the_answer_paid_for(system, 
     assert proxy.requests == len(QUESTIONS)  # only the small model's answers were ever sent
     assert proxy.max_inflight >= 2  # the requests really ran side by side
     assert 0 < health["spent_usd"] <= cap and health["reserved_usd"] == pytest.approx(0, abs=1e-12)
+
+
+def test_malformed_input_is_400_however_deep_or_oddly_encoded(base_url, proxy):
+    """Issue 15, item 5: each of these was a 500 or a silent 200 before."""
+    user = [{"role": "user", "content": "hi"}]
+    deep = b'{"model": "emafusion", "messages": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    assert _error(_post(base_url, deep), 400)["code"] == "invalid_json"
+    assert _error(_post(base_url, '{"model": "emafusion", "messages": [{"role": "user", "content": "\\ud800"}]}'),
+                  400)["param"] == "messages[0].content"
+    assert _error(_post(base_url, '{"model": "emafusion\\ud800", "messages": [{"role": "user", "content": "hi"}]}'),
+                  400)["param"] == "model"
+    assert _error(_post(base_url, {"model": "emafusion", "messages": [{"role": ["user"], "content": "hi"}]}),
+                  400)["param"] == "messages[0].role"
+    for field, value in (("tools", [{"type": "function", "function": {"name": "f"}}]), ("tool_choice", "auto"),
+                         ("response_format", {"type": "json_object"})):
+        error = _error(_post(base_url, {"model": "emafusion", "messages": user, field: value}), 400)
+        assert error["param"] == field and error["code"] == "unsupported_parameter" and field in error["message"]
+    for model in ("emafusion-budget-0.01\n", "emafusion-budget-٠٫٠١", "emafusion-budget-٠.٠١", "emafusion-budget-0.01 ",
+                  "emafusion-budget-1e-3", "emafusion-budget-inf"):
+        assert _error(_post(base_url, {"model": model, "messages": user}), 404)["param"] == "model", repr(model)
+    assert proxy.requests == 0
+    _healthy(base_url)
+
+
+def test_a_prompt_beyond_the_context_window_is_400(base_url, proxy):
+    too_long = " ".join(str(i) for i in range(3000))  # ~6,000 tokens for SmolLM2's 2,048-token context
+    error = _error(_post(base_url, {"model": "emafusion", "messages": [{"role": "user", "content": too_long}]}), 400)
+    assert error["code"] == "context_length_exceeded" and error["param"] == "messages"
+    _healthy(base_url)
