@@ -16,15 +16,21 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .frontier import aiq
+from .frontier import aiq, cost_range_too_narrow
 from .results import Decision, Outcome
 
 Grade = Callable[[Decision], Outcome]
 
 
 def default_budgets(c_lo: float, c_hi: float, n: int = 25) -> np.ndarray:
-    """Log-spaced budgets from the cheapest to the dearest single model's USD/query (on calibrate)."""
-    return np.geomspace(c_lo, c_hi, n)
+    """Log-spaced budgets from the cheapest to the dearest single model's USD/query (on calibrate).
+
+    A range too narrow for a budget axis (`cost_range_too_narrow`: equal prices) gives one budget, the dearest
+    cost: the policy is then chosen on accuracy alone. A free cheapest model (cost 0) starts the axis at 1/1000
+    of the dearest cost (a log axis cannot start at 0)."""
+    if cost_range_too_narrow(c_lo, c_hi):
+        return np.array([max(float(c_hi), 0.0)]) if np.isfinite(c_hi) else np.array([np.inf])
+    return np.geomspace(float(c_lo) if c_lo > 0 else float(c_hi) * 1e-3, c_hi, n)
 
 
 def select_by_budget(costs, accuracies, budgets) -> tuple[np.ndarray, np.ndarray]:
@@ -72,15 +78,18 @@ def sweep(policy, batch, hyper, grade: Grade) -> Sweep:
 
 
 def choose_hyper(policy, batch, grade: Grade, c_range: tuple[float, float]) -> Sweep:
-    """The hyper setting whose calibrate knob sweep has the best AIQ over c_range (first on ties)."""
+    """The hyper setting whose calibrate knob sweep has the best AIQ over c_range (first on ties); with a range
+    too narrow for a cost axis, the one with the best calibrate accuracy."""
     hypers = policy.hypers()
     if len(hypers) == 1:
         return sweep(policy, batch, hypers[0], grade)
     best, best_aiq = None, -np.inf
+    accuracy_only = cost_range_too_narrow(*c_range)  # no cost axis: the best calibrate accuracy decides
     for hyper in hypers:
         s = sweep(policy, batch, hyper, grade)
         t = s.table()
-        value = aiq(t["cost_usd"].to_numpy(), t["accuracy"].to_numpy(), c_min=c_range[0], c_max=c_range[1])
+        value = (float(t["accuracy"].max()) if accuracy_only else
+                 aiq(t["cost_usd"].to_numpy(), t["accuracy"].to_numpy(), c_min=c_range[0], c_max=c_range[1]))
         if value > best_aiq:
             best, best_aiq = s, value
     return best

@@ -6,10 +6,11 @@ import sys
 
 
 def _data_check(args: argparse.Namespace) -> int:
-    from .data import DataValidationError, load_suite
+    from .data import DataValidationError
+    from .data.check import label_coverage, resolve_suite, suite_warnings
 
     try:
-        suite = load_suite(args.path)
+        suite = resolve_suite(args.path)
     except DataValidationError as exc:
         print(f"invalid: {exc}", file=sys.stderr)
         return 1
@@ -18,6 +19,11 @@ def _data_check(args: argparse.Namespace) -> int:
     for bench, n in counts.items():
         print(f"  {bench}: {n} queries")
     print(f"  models (cheapest first): {', '.join(suite.model_names)}")
+    cov = label_coverage(suite)
+    print(f"  taxonomy labels on the fit split (seed 0): {cov.labelled} of {cov.n_fit} queries "
+          f"(own columns {cov.own}, rules {cov.rules}, both {cov.mixed}, none {cov.none})")
+    for text in suite_warnings(suite):
+        print(f"warning: {text}")
     return 0
 
 
@@ -146,10 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     data = sub.add_parser("data", help="work with suites (queries, outcomes, models tables)")
     data_sub = data.add_subparsers(dest="data_command", required=True)
-    check = data_sub.add_parser("check", help="validate a suite folder (queries/outcomes/models as parquet or CSV)",
-                                description="Validate a suite folder. Exit 0 when valid; else print the file, "
-                                            "column and first offending row and exit 1.")
-    check.add_argument("path", help="folder holding queries.*, outcomes.*, models.* (and optionally judgments.*)")
+    check = data_sub.add_parser("check", help="validate a suite (a folder, or a suite's name under data/)",
+                                description="Validate a suite folder. Exit 0 when valid, with warnings of what will "
+                                            "be weak (taxonomy labels, identical prices); else print the file, "
+                                            "column and first offending row (as the line number in a CSV file) and exit 1.")
+    check.add_argument("path", help="folder holding queries.*, outcomes.*, models.* (and optionally judgments.*), "
+                                    "or the name of a suite folder under data/")
     check.set_defaults(func=_data_check)
     rep = sub.add_parser("reproduce", help="run every notebook with papermill (same as `make reproduce`)")
     rep.add_argument("rest", nargs=argparse.REMAINDER, help="options passed on (--quick, --only NAME ...)")

@@ -62,6 +62,20 @@ def _area(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float:
     return float(np.trapezoid(np.interp(grid, x, y), grid))
 
 
+# Mean USD/query of the cheapest and dearest single model closer than this (relative) leave no budget axis.
+NARROW_COST_RANGE = 0.01
+
+
+def cost_range_too_narrow(c_lo: float, c_hi: float, rel: float = NARROW_COST_RANGE) -> bool:
+    """True when [c_lo, c_hi] (USD/query) cannot carry a budget axis: not finite, not positive, or its two ends
+    within `rel` of each other (models with equal prices). AIQ and budget sweeps are then not defined: such a
+    suite is compared on accuracy alone."""
+    c_lo, c_hi = float(c_lo), float(c_hi)
+    if not (np.isfinite(c_lo) and np.isfinite(c_hi)) or c_hi <= 0:
+        return True
+    return c_hi - c_lo <= rel * c_hi
+
+
 def _check_range(lo: float, hi: float) -> tuple[float, float]:
     lo, hi = float(lo), float(hi)
     if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):

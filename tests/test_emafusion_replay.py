@@ -78,11 +78,14 @@ def test_decisions_do_not_depend_on_held_out_scores():
     np.testing.assert_array_equal(before.ran, after.ran)
 
 
-def test_suite_without_labels_or_rules_gets_a_clear_error():
+def test_suite_without_labels_or_rules_reports_taxonomy_variants_unavailable_and_runs_the_rest():
     suite = synthetic_suite(label_columns=False)
-    with pytest.raises(ValueError, match="no fit query has taxonomy labels"):
-        Harness(suite, HashingEncoder(64), seeds=[0],
-                policies=lambda s, sc: [EMAFusionPolicy("taxonomy", False, {})]).run()
+    result = Harness(suite, HashingEncoder(64), seeds=[0],
+                     policies=lambda s, sc: [EMAFusionPolicy("taxonomy", False, {}), EMAFusionPolicy("hybrid", True, {}),
+                                             EMAFusionPolicy("learned", True, {})]).run()
+    assert set(result.unavailable) == {"emafusion:taxonomy", "emafusion:hybrid+cascade"}
+    assert "no fit query has taxonomy labels" in result.unavailable["emafusion:taxonomy"]
+    assert [r.policy for r in result.runs] == ["emafusion:learned+cascade"]
 
 
 def test_budget_explorer_picks_on_calibrate_and_caches():

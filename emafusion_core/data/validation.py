@@ -11,8 +11,15 @@ import pandas as pd
 from .schema import ANSWER_FORMATS, COST_SOURCES, ERROR_KINDS, TABLES
 
 
+def _is_csv(source: str) -> bool:
+    return str(source).endswith((".csv", ".csv.gz"))
+
+
 class DataValidationError(ValueError):
-    """A table breaks the schema. Carries where: source, column and row (0-based data row)."""
+    """A table breaks the schema. Carries where: source, column and row (0-based data row, as pandas counts).
+
+    The message says where to look in the file: for a CSV file the line number an editor shows (the header is
+    line 1, so data row 0 is line 2); for parquet and in-memory tables the 0-based row."""
 
     def __init__(self, source: str, column: str | None, row: int | None, problem: str, value=None):
         self.source, self.column, self.row, self.problem = source, column, row, problem
@@ -20,9 +27,14 @@ class DataValidationError(ValueError):
         if column is not None:
             where += f", column '{column}'"
         if row is not None:
-            where += f", row {row}"
+            where += f", line {self.line}" if self.line is not None else f", row {row}"
         shown = "" if value is None else f" (value: {str(value)[:80]!r})"
         super().__init__(f"{where}: {problem}{shown}")
+
+    @property
+    def line(self) -> int | None:
+        """The offending row's line in a CSV file (header = line 1); None for parquet or in-memory tables."""
+        return self.row + 2 if self.row is not None and _is_csv(self.source) else None
 
 
 def _first_bad(mask: pd.Series) -> int | None:
@@ -58,7 +70,8 @@ def _check_unique(df: pd.DataFrame, keys: list[str], source: str) -> None:
         raise DataValidationError(source, "+".join(keys), row, "duplicate id", value)
 
 
-def _check_range(df: pd.DataFrame, column: str, source: str, low=None, high=None) -> None:
+def _check_range(df: pd.DataFrame, column: str, source: str, low=None, high=None,
+                 allow_missing: bool = False) -> None:
     values = pd.to_numeric(df[column], errors="coerce")
     bad = pd.Series(False, index=df.index)
     if low is not None:
@@ -66,6 +79,8 @@ def _check_range(df: pd.DataFrame, column: str, source: str, low=None, high=None
     if high is not None:
         bad |= values > high
     bad |= ~np.isfinite(values.fillna(0.0))
+    if allow_missing:
+        bad &= df[column].notna()
     row = _first_bad(bad)
     if row is not None:
         rng = f"[{low}, {high}]" if high is not None else f">= {low}"
@@ -96,7 +111,7 @@ def validate_models(models: pd.DataFrame, source: str = "models") -> None:
     _check_unique(models, ["model"], source)
     for col in ("input_usd_per_mtok", "output_usd_per_mtok"):
         if col in models.columns and models[col].notna().any():
-            _check_range(models.dropna(subset=[col]).reset_index(drop=True), col, source, low=0.0)
+            _check_range(models, col, source, low=0.0, allow_missing=True)
 
 
 def validate_outcomes(outcomes: pd.DataFrame, queries: pd.DataFrame, models: pd.DataFrame,
@@ -127,7 +142,8 @@ def validate_outcomes(outcomes: pd.DataFrame, queries: pd.DataFrame, models: pd.
         qid = incomplete.index[0] if len(incomplete) else sorted(missing_queries)[0]
         have = set(outcomes.loc[outcomes["query_id"] == qid, "model"])
         lacking = sorted(set(models["model"]) - have)
-        row = _first_bad(queries["query_id"] == qid)
+        # the row named is the query's first outcome row (none: the query has no outcome at all)
+        row = _first_bad(outcomes["query_id"] == qid)
         raise DataValidationError(source, "model", row,
                                   f"query {qid!r} has no outcome for model(s) {lacking[:5]}")
 

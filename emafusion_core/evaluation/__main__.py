@@ -10,17 +10,21 @@ import argparse
 import time
 from pathlib import Path
 
-from ..data import BUILTIN_SUITES, DEFAULT_SEEDS, load_builtin
+import sys
+
+from ..data import BUILTIN_SUITES, DEFAULT_SEEDS, DataValidationError
+from ..data.check import resolve_suite
 from ..features import make_encoder
 from .emafusion import emafusion_policies
 from .harness import Harness, default_policies
-from .summary import format_details, format_table, seed_metrics, summarise
+from .summary import format_details, format_table, seed_metrics, summarise, with_unavailable
 from .tables import FLOAT_FORMAT
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emafusion_core.evaluation", description=__doc__.split("\n")[0])
-    parser.add_argument("--suite", default="routerbench", help=f"one of {BUILTIN_SUITES} or a folder under data/")
+    parser.add_argument("--suite", default="routerbench",
+                        help=f"one of {BUILTIN_SUITES}, a suite folder under data/, or a path to a suite folder")
     parser.add_argument("--encoder", choices=("minilm", "hashing"), default="minilm")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
     parser.add_argument("--budgets", type=int, default=25, help="number of log-spaced budgets per policy")
@@ -31,7 +35,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("figures"))
     args = parser.parse_args(argv)
 
-    suite = load_builtin(args.suite)
+    try:
+        suite = resolve_suite(args.suite)
+    except DataValidationError as exc:
+        print(f"invalid suite: {exc}", file=sys.stderr)
+        return 1
     t0 = time.perf_counter()
     families = dict(zip(suite.models["model"], suite.models["family"]))
     policies = None if args.no_emafusion else (
@@ -50,7 +58,7 @@ def main(argv=None) -> int:
     points_path = args.out / f"{stem}.csv"
     summary_path = args.out / f"{stem}_summary.csv"
     result.points.to_csv(points_path, index=False, float_format=FLOAT_FORMAT)
-    summary.to_csv(summary_path, index=False, float_format=FLOAT_FORMAT)
+    with_unavailable(summary, result).to_csv(summary_path, index=False, float_format=FLOAT_FORMAT)
 
     held = f"; {args.holdout} held out of fit and calibrate, tested alone" if args.holdout else ""
     print(f"{suite!r}, encoder {args.encoder}, seeds {args.seeds}{held}; test split; AIQ and nAUC over "
@@ -58,6 +66,11 @@ def main(argv=None) -> int:
     print(format_table(summary))
     print()
     print(format_details(result, summary))
+    for policy, why in result.unavailable.items():
+        print(f"unavailable: {policy}: {why}")
+    for text in result.notices:
+        if not any(text.startswith(p) for p in result.unavailable):
+            print(f"notice: {text}")
     print(f"\nembed {t_embed:.1f} s, harness {result.timings['total']:.1f} s, summary (bootstrap "
           f"{args.n_boot}) {t_summary:.1f} s; wrote {points_path} and {summary_path}")
     return 0

@@ -19,7 +19,8 @@ from ..data.suite import Suite
 from ..features.encoders import Encoder
 from .baselines import (AutoMix, KNNRouter, MLPRouter, Oracle, RandomRouter, RouteLLMRouter, SingleModel,
                         ThresholdCascade, ZeroRouter)
-from .baselines.base import Policy
+from .baselines.base import Policy, PolicyUnavailable
+from ..frontier import cost_range_too_narrow
 from .budget import calibrate_budgets, choose_hyper, default_budgets, evaluate_on_test
 from .context import FitData, SplitView
 from ..execution import ReplayExecutor
@@ -56,6 +57,8 @@ class HarnessResult:
     model_names: list[str]
     runs: list[PolicyRun]
     timings: dict = field(default_factory=dict)  # wall-clock seconds: printed, never written (reruns must match)
+    unavailable: dict = field(default_factory=dict)  # policy -> why it could not run on this suite (no rows)
+    notices: list = field(default_factory=list)  # what a reader must know (e.g. accuracy only: no cost axis)
 
     @property
     def points(self) -> pd.DataFrame:
@@ -118,11 +121,22 @@ class Harness:
         # One BLAS thread: the matrices are small, and oversubscribed threads made sklearn fits 30x slower.
         with threadpool_limits(limits=self.blas_threads):
             for seed in self.seeds:
-                result.runs += self.run_seed(seed, result.timings)
+                result.runs += self.run_seed(seed, result.timings, result)
         result.timings["total"] = time.perf_counter() - t0
         return result
 
-    def run_seed(self, seed: int, timings: dict | None = None) -> list[PolicyRun]:
+    @staticmethod
+    def _notice(result: HarnessResult | None, text: str) -> None:
+        """Print a notice once per run (and keep it on the result)."""
+        if result is not None and text in result.notices:
+            return
+        print(f"notice: {text}", flush=True)
+        if result is not None:
+            result.notices.append(text)
+
+    def run_seed(self, seed: int, timings: dict | None = None, result: HarnessResult | None = None) -> list[PolicyRun]:
+        """The policies on one seed. A policy that cannot run on this suite (PolicyUnavailable) is reported in
+        result.unavailable with a printed notice and gives no rows; the others run."""
         timings = {} if timings is None else timings
         views = self.views(seed)
         fit, cal, test = views["fit"], views["calibrate"], views["test"]
@@ -130,10 +144,23 @@ class Harness:
         cal_single = self.scorer.costs(cal.query_ids).mean(axis=0)
         c_range = (float(cal_single.min()), float(cal_single.max()))
         budgets = default_budgets(*c_range, self.n_budgets)
+        if cost_range_too_narrow(*c_range):
+            # no budget axis: one unbounded budget, i.e. each policy's setting with the best calibrate accuracy
+            budgets = np.array([np.inf])
+            self._notice(result, f"{self.suite.name}: the single models' mean cost spans only "
+                                 f"[{c_range[0]:.4g}, {c_range[1]:.4g}] USD/query on calibrate (equal prices?): no "
+                                 f"budget axis; each policy is evaluated on accuracy at its best calibrate setting "
+                                 f"(budget_usd = inf); AIQ and nAUC are not defined")
         runs = []
         for policy in self.make_policies(self.suite, self.scorer):
             t0 = time.perf_counter()
-            runs.append(self.run_policy(policy, data, cal, test, budgets, c_range))
+            try:
+                runs.append(self.run_policy(policy, data, cal, test, budgets, c_range))
+            except PolicyUnavailable as exc:
+                if result is not None:
+                    result.unavailable.setdefault(policy.name, str(exc))
+                self._notice(result, f"{policy.name} unavailable on {self.suite.name}: {exc}")
+                continue
             timings.setdefault(policy.name, 0.0)
             timings[policy.name] += time.perf_counter() - t0
         return runs

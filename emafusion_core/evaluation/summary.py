@@ -1,7 +1,10 @@
 """Curve scalars of a HarnessResult: per (policy, seed) on test, then one row per policy over seeds.
 
 Every AIQ and normalised AUC of a seed uses the same range for all policies: [cheapest, dearest] single
-model's test USD/query of that seed. CIs: `*_ci_low/high` are a Student-t interval of the mean over seeds;
+model's test USD/query of that seed. Where an AIQ is not defined it is NaN and the `note` column says why: a
+suite whose models cost the same has no cost range (accuracy only), and a policy whose every setting costs at
+least the dearest single model has no part of its frontier inside the range (RouterBench's convention would
+print 0 for it). CIs: `*_ci_low/high` are a Student-t interval of the mean over seeds;
 `*_boot_low/high` are the mean over seeds of each seed's bootstrap (over test queries) percentile bounds.
 """
 from __future__ import annotations
@@ -12,10 +15,15 @@ import numpy as np
 import pandas as pd
 
 from .harness import HarnessResult, PolicyRun
-from .metrics import (aiq, apgr, bootstrap_curve_ci, cpt, ibc_lift, max_gain, mean_ci_over_seeds,
+from ..frontier import cost_range_too_narrow
+from .metrics import (CI, aiq, apgr, bootstrap_curve_ci, cpt, ibc_lift, max_gain, mean_ci_over_seeds,
                       normalised_auc, paired_bootstrap, zero_router_hull)
 
 ZERO_HULL = "zero-router hull (test)"
+NO_COST_AXIS = "accuracy only: the single models' costs span no range (equal prices), so AIQ and nAUC are not defined"
+AT_DEAREST = ("AIQ not defined: every setting costs at least the dearest single model's USD/query, where the AIQ "
+              "range ends (its frontier has no part inside it)")
+_NAN_CI = CI(np.nan, np.nan, np.nan)
 
 
 def _per_query(run: PolicyRun) -> tuple[np.ndarray, np.ndarray]:
@@ -52,10 +60,12 @@ def seed_metrics(result: HarnessResult, n_boot: int = 1000) -> pd.DataFrame:
         f_nauc = partial(normalised_auc, c_lo=c_min, c_hi=c_max)
         entries = [(r.policy, *_per_query(r), f_nauc, r) for r in runs]
         entries.append((ZERO_HULL, s_acc, s_cost, partial(_hull_nauc, c_lo=c_min, c_hi=c_max), None))
+        no_axis = cost_range_too_narrow(c_min, c_max)
         for policy, acc, cost, f_auc, run in entries:
             q, c = acc.mean(0), cost.mean(0)
-            a_ci = bootstrap_curve_ci(acc, cost, f_aiq, n_boot=n_boot, seed=seed)
-            n_ci = bootstrap_curve_ci(acc, cost, f_auc, n_boot=n_boot, seed=seed)
+            note = NO_COST_AXIS if no_axis else (AT_DEAREST if float(c.min()) >= c_max * (1 - 1e-9) else "")
+            a_ci = _NAN_CI if note else bootstrap_curve_ci(acc, cost, f_aiq, n_boot=n_boot, seed=seed)
+            n_ci = _NAN_CI if no_axis else bootstrap_curve_ci(acc, cost, f_auc, n_boot=n_boot, seed=seed)
             # "best" = the setting chosen on calibrate for the largest budget, never an argmax over test
             best = _largest_budget_point(run) if run is not None else int(np.argmax(c))
             row = dict(suite=result.suite, policy=policy, seed=seed, c_min=c_min, c_max=c_max, n_points=len(q),
@@ -64,7 +74,7 @@ def seed_metrics(result: HarnessResult, n_boot: int = 1000) -> pd.DataFrame:
                        max_gain=max_gain(c, q, hull), best_accuracy=float(q[best]), cost_at_best=float(c[best]),
                        oracle_gap=q_oracle - float(q[best]),
                        reads_scores=bool(run is not None and run.rows["reads_scores"].any()),
-                       hyper=run.rows["hyper"].iloc[0] if run is not None else "")
+                       hyper=run.rows["hyper"].iloc[0] if run is not None else "", note=note)
             row.update(_pair_metrics(run, result.model_names, q, c, singles))
             rows.append(row)
     return pd.DataFrame(rows)
@@ -99,7 +109,8 @@ def summarise(per_seed: pd.DataFrame) -> pd.DataFrame:
     for policy, g in per_seed.groupby("policy", sort=False):
         row = dict(suite=g["suite"].iloc[0], policy=policy, n_seeds=len(g))
         for metric in ("aiq", "nauc"):
-            ci = mean_ci_over_seeds(g[metric])
+            finite = g[metric][np.isfinite(g[metric].to_numpy(float))]
+            ci = mean_ci_over_seeds(finite) if len(finite) else _NAN_CI
             row.update({metric: ci.estimate, f"{metric}_ci_low": ci.low, f"{metric}_ci_high": ci.high,
                         f"{metric}_boot_low": g[f"{metric}_boot_low"].mean(),
                         f"{metric}_boot_high": g[f"{metric}_boot_high"].mean()})
@@ -108,8 +119,20 @@ def summarise(per_seed: pd.DataFrame) -> pd.DataFrame:
             row[col] = g[col].mean() if g[col].notna().any() else np.nan
         row["reads_scores"] = bool(g["reads_scores"].any())
         row["hyper"] = g["hyper"].mode().iloc[0] if len(g) else ""
+        notes = [n for n in dict.fromkeys(g["note"].fillna("")) if n] if "note" in g.columns else []
+        row["note"] = "; ".join(notes)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def with_unavailable(summary: pd.DataFrame, result: HarnessResult) -> pd.DataFrame:
+    """The summary with one marked row per policy that could not run on the suite (metrics NaN, `note` saying
+    why), so a table written to disk shows it was left out rather than silently missing."""
+    if not result.unavailable:
+        return summary
+    extra = pd.DataFrame([dict(suite=result.suite, policy=p, n_seeds=0, reads_scores=False, hyper="",
+                               note=f"unavailable: {why}") for p, why in result.unavailable.items()])
+    return pd.concat([summary, extra], ignore_index=True)
 
 
 def format_table(summary: pd.DataFrame) -> str:
@@ -117,11 +140,22 @@ def format_table(summary: pd.DataFrame) -> str:
     setting chosen on calibrate for it), gap to the oracle."""
     lines = [f"{'policy':<44} {'AIQ [95% CI over seeds]':>26} {'nAUC [95% CI over seeds]':>26} "
              f"{'max gain':>9} {'acc@maxB':>9} {'oracle gap':>10}"]
+    notes: dict[str, str] = {}
+
+    def ci(value, low, high) -> str:
+        if not np.isfinite(value):
+            return f"{'n/a':>8} {'':16}"
+        return f"{value:>8.4f} [{low:.4f}, {high:.4f}]" if np.isfinite(low) else f"{value:>8.4f} {'':16}"
+
     for r in summary.itertuples():
-        label = r.policy + ("  <- reads scores" if r.reads_scores else "")
-        lines.append(f"{label:<44} {r.aiq:>8.4f} [{r.aiq_ci_low:.4f}, {r.aiq_ci_high:.4f}] "
-                     f"{r.nauc:>8.4f} [{r.nauc_ci_low:.4f}, {r.nauc_ci_high:.4f}] {r.max_gain:>+9.4f} "
-                     f"{r.best_accuracy:>9.4f} {r.oracle_gap:>10.4f}")
+        note = getattr(r, "note", "") or ""
+        mark = ""
+        if note:
+            mark = notes.setdefault(note, "*" * (len(notes) + 1))
+        label = r.policy + ("  <- reads scores" if r.reads_scores else "") + (f" {mark}" if mark else "")
+        lines.append(f"{label:<44} {ci(r.aiq, r.aiq_ci_low, r.aiq_ci_high)} {ci(r.nauc, r.nauc_ci_low, r.nauc_ci_high)} "
+                     f"{r.max_gain:>+9.4f} {r.best_accuracy:>9.4f} {r.oracle_gap:>10.4f}")
+    lines += [f"{mark} {note}" for note, mark in notes.items()]
     return "\n".join(lines)
 
 

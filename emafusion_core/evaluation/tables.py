@@ -1,6 +1,8 @@
 """Descriptive tables computed from outcome tables (no policy involved)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from ..data.suite import Suite
@@ -8,10 +10,23 @@ from ..data.suite import Suite
 FLOAT_FORMAT = "%.10g"  # every CSV in figures/ is written with it, so reruns are byte-identical
 
 
-def models_table(suite: Suite) -> pd.DataFrame:
+def models_table(suite: Suite, include_extra: bool = False, data_dir=None) -> pd.DataFrame:
     """Per model and benchmark (plus 'all'): accuracy, mean USD/query, queries, and whether costs are estimated.
 
-    Over every query of the suite (no split): a description of the data, not a result of any router."""
+    Over every query of the suite (no split): a description of the data, not a result of any router. The table
+    holds this suite only; include_extra=True adds RouterBench's prompt-less 0-shot rows (suite
+    'routerbench_extra', `extra_models_table`) after it, and only when the suite is routerbench."""
+    table = _models_table(suite)
+    if include_extra and suite.name == "routerbench":
+        from ..data.io import default_data_dir, read_table
+
+        base = default_data_dir() if data_dir is None else Path(data_dir)
+        extra = extra_models_table(read_table(base / "routerbench_extra" / "scores.parquet"))
+        table = pd.concat([table, extra], ignore_index=True)
+    return table
+
+
+def _models_table(suite: Suite) -> pd.DataFrame:
     df = suite.outcomes.merge(suite.queries[["query_id", "benchmark"]], on="query_id")
     both = pd.concat([df, df.assign(benchmark="all")], ignore_index=True)
     table = (both.groupby(["benchmark", "model"], sort=False)

@@ -92,6 +92,7 @@ class CachedEncoder:
         self.encoder_id, self.dim = encoder.encoder_id, encoder.dim
         self._index: dict[str, np.ndarray] | None = None
         self.hits = self.misses = 0
+        self.progress, self.progress_chunk = True, 256  # a tqdm bar while encoding texts not in the cache
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if self._index is None:
@@ -100,7 +101,7 @@ class CachedEncoder:
         todo = sorted({k: t for k, t in zip(keys, texts) if k not in self._index}.items())
         if todo:
             new_keys, new_texts = zip(*todo)
-            vectors = self.encoder.encode(list(new_texts))
+            vectors = self._encode_with_progress(list(new_texts))
             self.store.save(self.encoder_id, list(new_keys), vectors)
             self._index.update(zip(new_keys, vectors))
         self.misses += len(todo)
@@ -108,4 +109,20 @@ class CachedEncoder:
         out = np.empty((len(keys), self.encoder.dim), np.float32)
         for i, key in enumerate(keys):
             out[i] = self._index[key]
+        return out
+
+    def _encode_with_progress(self, texts: list[str]) -> np.ndarray:
+        """Encode texts not in the cache in chunks under a tqdm bar (texts/s shown), longest texts first so
+        each chunk holds texts of similar length (padding wastes no work); the result is in the given order."""
+        from tqdm.auto import tqdm
+
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.empty((len(texts), self.encoder.dim), np.float32)
+        chunk = max(1, min(self.progress_chunk, len(texts)))
+        with tqdm(total=len(texts), desc=f"embedding with {self.encoder_id}", unit="text", unit_scale=False,
+                  mininterval=1.0, disable=not self.progress or len(texts) < self.progress_chunk) as bar:
+            for start in range(0, len(texts), chunk):
+                idx = order[start:start + chunk]
+                out[idx] = self.encoder.encode([texts[i] for i in idx])
+                bar.update(len(idx))
         return out

@@ -3,12 +3,22 @@
 Rules are data, not routing logic: they say how the known benchmarks' queries are labelled for fitting
 the classifiers and the suitability table. Queries no rule covers get no rule label (NaN); a user's
 suite can bring its own label columns (task_type, complexity, domain, io_format) instead.
+
+Benchmark and category names match case- and punctuation-insensitively (`normalise_name`): "ARC_Challenge",
+"ARC Challenge" and "arc-challenge" are one benchmark, "computer_science" and "Computer Science" one category.
 """
 from __future__ import annotations
+
+import re
 
 import pandas as pd
 
 from .schema import AXES, Taxonomy, TaxonomyError
+
+
+def normalise_name(name) -> str:
+    """A benchmark or category name as rules compare it: lower case, letters and digits only."""
+    return re.sub(r"[^0-9a-z]+", "", str(name or "").lower())
 
 
 class RuleLabeller:
@@ -28,17 +38,26 @@ class RuleLabeller:
                 taxonomy.index(axis, category)  # raises on an unknown category
 
     def _match(self, benchmark: str, category: str) -> dict | None:
+        benchmark, category = normalise_name(benchmark), normalise_name(category)
         for rule in self.rules:
-            if rule["benchmark"] != benchmark:
+            if normalise_name(rule["benchmark"]) != benchmark:
                 continue
             wanted = rule.get("category")
-            if wanted is None or category == wanted or (isinstance(wanted, list) and category in wanted):
+            if wanted is None:
+                return rule["labels"]
+            wanted = wanted if isinstance(wanted, list) else [wanted]
+            if category in {normalise_name(w) for w in wanted}:
                 return rule["labels"]
         return None
 
+    def covers(self, benchmark: str, category: str = "") -> bool:
+        """Whether some rule labels a query of this benchmark and category."""
+        return self._match(benchmark, category) is not None
+
     def _complexity(self, category: str) -> str:
+        category = normalise_name(category)
         for prefix, level in self.prefix_complexity.items():
-            if category.startswith(prefix):
+            if category.startswith(normalise_name(prefix)):
                 return level
         return self.default_complexity
 

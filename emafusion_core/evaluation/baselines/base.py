@@ -11,6 +11,11 @@ from ..context import FitData, SplitView
 from ..replay import Decision
 
 
+class PolicyUnavailable(RuntimeError):
+    """Raised by a policy's fit when the suite cannot support it (e.g. the taxonomy router on a suite whose fit
+    queries have no taxonomy labels). The harness reports the policy as unavailable and runs the others."""
+
+
 class Policy:
     name: str = "policy"
     knob_name: str = "knob"
