@@ -76,6 +76,6 @@ def test_fit_once_then_route_loads_without_fitting(tmp_path, monkeypatch, capsys
 
     doc["fit"]["seed"] = 3  # fitted on seed 0: this config asks for another fit
     config_path.write_text(yaml.safe_dump(doc))
-    assert cli.main(["route", "--config", str(config_path), "hello"]) == 1
+    assert cli.main(["route", "--config", str(config_path), "hello"]) == 2  # a config error: exit 2
     err = capsys.readouterr().err
     assert "fitted:" in err and "emafusion fit" in err and len(err.strip().splitlines()) == 1
