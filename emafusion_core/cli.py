@@ -18,6 +18,11 @@ def _data_check(args: argparse.Namespace) -> int:
     for bench, n in counts.items():
         print(f"  {bench}: {n} queries")
     print(f"  models (cheapest first): {', '.join(suite.model_names)}")
+    from .judges.blind import blind_judges_warning
+
+    warning = blind_judges_warning(suite)
+    if warning:
+        print(warning)
     return 0
 
 
