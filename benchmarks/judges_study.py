@@ -110,7 +110,7 @@ def main(argv=None) -> int:
             h = Harness(suite, encoder, seeds=[args.seed], policies=lambda s, sc: [])
             views = h.views(args.seed)  # fit and calibrate are used; the test view is never touched
             fit, cal = h.fit_data(views["fit"]), h.fit_data(views["calibrate"])
-            method = EMAFusion().fit(fit)
+            method = EMAFusion(state_verifier=True).fit(fit)
             print(f"\n== {name} (seed {args.seed}; fit {len(fit.view)}, calibrate {len(cal.view)}; "
                   f"fit {time.perf_counter() - t0:.1f} s)")
             old = auc_by_benchmark(*judged_pairs(method, cal, lambda m: m.verifier_))

@@ -206,9 +206,10 @@ class EMAFusion:
     """The method. Hyperparameters here; fitted state (trailing underscore) from `fit`."""
 
     def __init__(self, k: int = 3, prior_strength: float = 10.0, n_peers: int = 2, validation_share: float = 0.15,
-                 encoder=None, n_tau_c: int = 8, state_verifier: bool = True, n_folds: int = 3):
+                 encoder=None, n_tau_c: int = 8, state_verifier: bool = False, n_folds: int = 3):
         """encoder: embeds query texts that come without embeddings (live requests); replay batches bring
-        theirs. state_verifier: also fit the state-aware verifier (cross-fitted over `n_folds` folds of fit)."""
+        theirs. state_verifier: also fit the state-aware verifier (cross-fitted over `n_folds` folds of fit) and
+        offer it among the panels (off by default until the figures are regenerated with it: see the README)."""
         self.k, self.prior_strength, self.n_peers = k, prior_strength, n_peers
         self.state_verifier, self.n_folds = state_verifier, n_folds
         self.validation_share, self.encoder, self.n_tau_c = validation_share, encoder, n_tau_c
@@ -427,7 +428,7 @@ class Variant:
     choices (the panel) are `hypers`, the budget dial is the grid of operating points (`knobs`)."""
 
     def __init__(self, method: EMAFusion, router: str, cascade: bool, panel_size: int | None = None,
-                 rule: str = "mean", executor=None, selects: Sequence[str] = ("last",), no_cascade: bool | None = None,
+                 rule: str = "mean", executor=None, selects: Sequence[str] = ("last",), no_cascade: bool | None = False,
                  panels: Sequence[tuple[str, ...]] | None = None):
         """executor: where answers come from (default: the batch's own, as a replay split view has); selects,
         no_cascade: see EMAFusion.grid (default: on for a cascade choosing its panel, off for a fixed panel);

@@ -27,7 +27,7 @@ def small_fit(routerbench):
         ids = list(split_ids(splits, part))
         texts = suite.queries.set_index("query_id").loc[ids, "question"].tolist()
         sets[part] = training_set(suite, ids, embeddings=enc.encode(texts), split=part)
-    return EMAFusion(encoder=enc).fit(sets["fit"]), sets, enc
+    return EMAFusion(encoder=enc, state_verifier=True).fit(sets["fit"]), sets, enc
 
 
 def test_saved_method_loads_to_the_same_decisions(small_fit, tmp_path):

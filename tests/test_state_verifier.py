@@ -72,7 +72,7 @@ def routerbench_method(routerbench):
         ids = list(split_ids(splits, part))
         texts = suite.queries.set_index("query_id").loc[ids, "question"].tolist()
         sets[part] = training_set(suite, ids, embeddings=enc.encode(texts), split=part)
-    return EMAFusion(encoder=enc).fit(sets["fit"]), sets["calibrate"].view
+    return EMAFusion(encoder=enc, state_verifier=True).fit(sets["fit"]), sets["calibrate"].view
 
 
 def test_cascade_grid_holds_the_router_alone(routerbench_method):
