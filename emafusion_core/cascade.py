@@ -32,6 +32,7 @@ class State:
     model_names: list[str]
     executor: object
     predicted: np.ndarray | None = None  # (n, m) routers' predicted correctness, when a router made one
+    embeddings: np.ndarray | None = None  # (n, d) query embeddings when the batch brings none (live)
     labels: list[dict] | None = None  # per query: taxonomy labels, when the taxonomy classifier ran
     record: bool = False  # keep Answer objects and every verdict (live reports); replay sweeps skip it
     paid: np.ndarray = field(init=False)  # (n, m) answer bought (by the cascade or a judge)
@@ -123,9 +124,13 @@ def thresholds(tau_j, n: int, k: int, task_types: Sequence[str | None] | None = 
 
 
 def run_cascade(state: State, candidates: np.ndarray, panel: Panel | None, tau: np.ndarray,
-                router_cost: np.ndarray | None = None) -> Decision:
+                router_cost: np.ndarray | None = None, select: str = "last") -> Decision:
     """candidates: (n, k) model indices cheapest first, -1 = none; tau: (n, k) thresholds (see `thresholds`).
-    With panel None every query's first candidate answers (no cascade)."""
+    With panel None every query's first candidate answers (no cascade). select: 'last' returns the answer the
+    cascade stopped at; 'support' (answer selection, the paper's fusion) returns, among the answers paid for, one
+    of the answer with the highest support (see `select_by_support`)."""
+    if select not in SELECTS:
+        raise ValueError(f"select must be one of {SELECTS}, got {select!r}")
     cand = np.asarray(candidates, int)
     n, k = cand.shape
     rows_all = np.arange(n)
@@ -168,10 +173,56 @@ def run_cascade(state: State, candidates: np.ndarray, panel: Panel | None, tau: 
         pick = best_model[i] if best_model[i] >= 0 else (run_ok[-1] if run_ok else (bought_ok[-1] if bought_ok else -1))
         if pick >= 0:
             final[i], fallback[i] = int(pick), True
+    if select == "support" and n:
+        final = select_by_support(state, final)
     return Decision(final=final, ran=state.ran.copy(), judge_calls=state.judge_calls.copy(),
                     judge_cost=state.judge_cost.copy(),
                     router_cost=np.zeros(n) if router_cost is None else np.asarray(router_cost, float),
                     fallback=fallback)
+
+
+SELECTS = ("last", "support")
+
+
+def select_by_support(state: State, final: np.ndarray) -> np.ndarray:
+    """Answer selection: group the readable answers paid for (by the cascade or a judge) by their extracted answer
+    (judges/extract.py; code and free text: token-set similarity >= 0.5); a group's support is the sum of its models'
+    predicted correctness (the routers' `state.predicted`; 1 each without predictions); return the most confident
+    model of the best-supported group (ties: the answer the cascade stopped at). Nothing here reads a score."""
+    from .judges.state_verifier import answer_key, keys_agree
+
+    n, m = state.paid.shape
+    memo = state.batch.cached(("answer-agreement", tuple(state.model_names)), lambda: {
+        "keys": np.full((n, m), None, object), "have": np.zeros((n, m), bool),
+        "ok": np.zeros((n, m), bool), "eq": np.zeros((n, m, m)), "eq_have": np.zeros((n, m, m), bool)})
+    valid = state.paid & state.readable & ~state.failed
+    queries = state.batch.queries
+    new = valid & ~memo["have"]
+    if new.any():
+        for i, j in zip(*np.nonzero(new)):
+            memo["keys"][i, j] = answer_key(queries[i].answer_format, state.text[i, j])
+            memo["ok"][i, j] = memo["keys"][i, j] is not None
+        memo["have"] |= new
+    has_key = valid & memo["ok"]
+    need = has_key[:, :, None] & has_key[:, None, :]
+    need &= ~memo["eq_have"]
+    if need.any():
+        for i, a, b in zip(*np.nonzero(need)):
+            v = keys_agree(memo["keys"][i, a], memo["keys"][i, b])
+            memo["eq"][i, a, b] = float(not np.isnan(v) and v >= 0.5)
+        memo["eq_have"] |= need
+    eq = memo["eq"] * (has_key[:, :, None] & has_key[:, None, :])
+    w = np.ones((n, m)) if state.predicted is None else np.nan_to_num(np.asarray(state.predicted, float), nan=0.5)
+    w = np.clip(w, 1e-6, None) * has_key
+    rows = np.arange(n)
+    f = np.maximum(final, 0)
+    support = (eq * w[:, None, :]).sum(2) + 1e-9 * eq[rows, :, f]  # ties: the group of the stopping answer
+    support = np.where(has_key, support, -np.inf)
+    best = np.argmax(support, axis=1)
+    member = eq[rows, best, :] > 0
+    pick = np.argmax(np.where(member, w + 1e-9 * (np.arange(m)[None, :] == f[:, None]), -np.inf), axis=1)
+    use = has_key.any(1) & (final >= 0)
+    return np.where(use, pick, final)
 
 
 def confidences_on(batch: Batch, executor, model_names: list[str], judge, model: int) -> np.ndarray:

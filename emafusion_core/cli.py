@@ -24,6 +24,11 @@ def _data_check(args: argparse.Namespace) -> int:
           f"(own columns {cov.own}, rules {cov.rules}, both {cov.mixed}, none {cov.none})")
     for text in suite_warnings(suite):
         print(f"warning: {text}")
+    from .judges.blind import blind_judges_warning
+
+    warning = blind_judges_warning(suite)
+    if warning:
+        print(f"warning: {warning}")
     return 0
 
 

@@ -23,9 +23,10 @@ import numpy as np
 import pandas as pd
 
 from .calibration import calibrate_budgets, choose_hyper, default_budgets
-from .cascade import State, run_cascade, thresholds
+from .cascade import SELECTS, State, run_cascade, thresholds
 from .execution import Batch, stable_rng
 from .judges import LearnedVerifier, Panel, PeerAgreementJudge
+from .judges.state_verifier import StateVerifier
 from .learned import LearnedRouter
 from .learned.selection import select_top_k
 from .results import Decision, grade
@@ -57,6 +58,7 @@ class OperatingPoint:
     rule: str = "mean"  # how the panel's confidences combine (mean, majority, unanimity)
     tau_j: tuple[tuple[str, float], ...] = (("*", 0.7),)  # acceptance threshold per task type, '*' = default
     budget_usd: float | None = None  # the budget it was calibrated for (None: set by hand)
+    select: str = "last"  # cascade stops: 'last' returns that answer, 'support' the best-supported paid answer
 
     def __post_init__(self):
         if self.router not in ROUTERS:
@@ -69,6 +71,8 @@ class OperatingPoint:
             raise ValueError("tau_j needs a '*' default")
         if self.cascade and not self.panel:
             raise ValueError("a cascade needs at least one judge in its panel")
+        if self.select not in SELECTS:
+            raise ValueError(f"select must be one of {SELECTS}, got {self.select!r}")
 
     def dial(self) -> list[str]:
         """The knobs a budget moves for this router kind, in the order `values` gives them."""
@@ -82,6 +86,8 @@ class OperatingPoint:
     def with_values(self, values) -> "OperatingPoint":
         """The same point with the dial set by hand (a budget explorer's sliders)."""
         values = tuple(values)
+        if self.cascade and len(values) == len(self.dial()) - 1:  # no tau_j: the router alone (a cascade grid
+            return replace(self, cascade=False, panel=(), tau_j=(("*", 0.7),), select="last").with_values(values)
         if len(values) != len(self.dial()):
             raise ValueError(f"expected {len(self.dial())} values for {self.dial()}, got {values}")
         changes = {k: float(v) for k, v in zip(self.dial(), values) if k != "tau_j"}
@@ -92,6 +98,8 @@ class OperatingPoint:
     def label(self) -> str:
         """What a budget row reports in its knob column, e.g. '(0.5, 0.3012, 0.0, 0.7)'."""
         extra = [f"{t}:{v}" for t, v in self.tau_j if t != "*"] if self.cascade else []
+        if self.select != "last":
+            extra.append(f"select:{self.select}")
         return str(self.values() + tuple(extra))
 
     def to_dict(self) -> dict:
@@ -135,6 +143,51 @@ def fit_verifier(training) -> LearnedVerifier:
     return training.view.cached(("learned-verifier", tuple(training.model_names)), compute)
 
 
+def fit_texts(training) -> np.ndarray:
+    """(n, m) the fit split's recorded answer texts (None: no text), read once per training set."""
+    def compute():
+        view, executor = training.view, training.executor
+        return np.array([[executor.run(q, m).response or None for m in training.model_names] for q in view.queries],
+                        object).reshape(len(view), len(training.model_names))
+
+    return training.view.cached(("fit-texts", tuple(training.model_names)), compute)
+
+
+def out_of_fold_predictions(training, x: np.ndarray, encoder, unit_cost, k: int, validation_share: float,
+                            n_folds: int) -> np.ndarray:
+    """(n, m) each fit query's predicted correctness from a learned router fitted on the other folds of fit
+    (early stopping on a seeded share of those folds): what the state verifier trains on, so its training inputs
+    look like the predictions it meets on unseen queries."""
+    scores = np.asarray(training.scores, float)
+    n = len(x)
+    rng = stable_rng(training.suite, training.seed, training.split, "state-verifier-folds")
+    fold = rng.permutation(n) % n_folds
+    out = np.zeros(scores.shape)
+    for f in range(n_folds):
+        train = np.flatnonzero(fold != f)
+        val = np.zeros(len(train), bool)
+        val[rng.permutation(len(train))[: max(1, int(validation_share * len(train)))]] = True
+        router = LearnedRouter(encoder, list(training.model_names), unit_cost, k=k, seed=training.seed + 1000 * (f + 1))
+        router.fit_embeddings(x[train[~val]], scores[train[~val]], x[train[val]], scores[train[val]])
+        out[fold == f] = router.predict_from_embeddings(x[fold == f])
+    return out
+
+
+def fit_state_verifier(training, x: np.ndarray, encoder, unit_cost, k: int, validation_share: float,
+                       n_folds: int = 3, drop: Sequence[str] = ()) -> StateVerifier:
+    """The state-aware verifier of a training set, cross-fitted (see out_of_fold_predictions); drop: feature
+    groups left out (ablations)."""
+    def compute():
+        oof = training.view.cached(("out-of-fold-predicted", tuple(training.model_names), n_folds), lambda:
+                                   out_of_fold_predictions(training, x, encoder, unit_cost, k, validation_share,
+                                                           n_folds))
+        formats = [q.answer_format for q in training.view.queries]
+        return StateVerifier(drop=drop).fit(training.model_names, x, formats, fit_texts(training), oof, training.scores,
+                                   np.asarray(unit_cost, float), seed=training.seed)
+
+    return training.view.cached(("state-verifier", tuple(training.model_names), n_folds, tuple(drop)), compute)
+
+
 def choose_peers(model_names: list[str], families: dict[str, str], accuracy: np.ndarray, unit_cost: np.ndarray,
                  n_peers: int = 2) -> list[str]:
     """Our default: among models no dearer than the median, the most accurate (on fit) of each family, best
@@ -153,10 +206,12 @@ class EMAFusion:
     """The method. Hyperparameters here; fitted state (trailing underscore) from `fit`."""
 
     def __init__(self, k: int = 3, prior_strength: float = 10.0, n_peers: int = 2, validation_share: float = 0.15,
-                 encoder=None, n_tau_c: int = 8):
+                 encoder=None, n_tau_c: int = 8, state_verifier: bool = False, n_folds: int = 3):
         """encoder: embeds query texts that come without embeddings (live requests); replay batches bring
-        theirs."""
+        theirs. state_verifier: also fit the state-aware verifier (cross-fitted over `n_folds` folds of fit) and
+        offer it among the panels (off by default until the figures are regenerated with it: see the README)."""
         self.k, self.prior_strength, self.n_peers = k, prior_strength, n_peers
+        self.state_verifier, self.n_folds = state_verifier, n_folds
         self.validation_share, self.encoder, self.n_tau_c = validation_share, encoder, n_tau_c
 
     # ---- fitting ---------------------------------------------------------------------------------------------
@@ -190,12 +245,23 @@ class EMAFusion:
         self.learned_.fit_embeddings(x[~val], scores[~val], x[val], scores[val])
         self.verifier_ = fit_verifier(training)
         self.peers_ = choose_peers(self.model_names_, self.families_, training.accuracy, self.unit_cost_, self.n_peers)
+        self.state_verifier_ = (fit_state_verifier(training, x, self.encoder, self.unit_cost_, self.k,
+                                                   self.validation_share, self.n_folds)
+                                if self.state_verifier else None)
         self._panels: dict = {}
         return self
 
     # ---- knob grids (what calibration sweeps) ----------------------------------------------------------------
     def panels(self) -> list[tuple[str, ...]]:
-        """The verifier alone, then with each of the fitted peers added in order."""
+        """The verifier alone, then with each of the fitted peers added in order; then the state verifier alone
+        and buying the first peer's answer before it judges."""
+        panels = self.verifier_panels()
+        if getattr(self, "state_verifier_", None) is not None:
+            panels += [("state-verifier",)] + [(f"state-verifier+peer:{p}",) for p in self.peers_[:1]]
+        return panels
+
+    def verifier_panels(self) -> list[tuple[str, ...]]:
+        """The learned verifier alone, then with each of the fitted peers added in order (panel_size 1-3)."""
         return [("verifier", *(f"peer:{p}" for p in self.peers_[:n])) for n in range(len(self.peers_) + 1)]
 
     def tau_c_grid(self, batch: Batch) -> list[float]:
@@ -204,15 +270,20 @@ class EMAFusion:
         return sorted(set(np.round(qs, 4).tolist()))
 
     def grid(self, router: str, cascade: bool, panel: tuple[str, ...], batch: Batch,
-             rule: str = "mean") -> list[OperatingPoint]:
+             rule: str = "mean", selects: Sequence[str] = ("last",), no_cascade: bool = False) -> list[OperatingPoint]:
+        """The knob grid of one variant and panel; selects: answer selections swept (cascade only); no_cascade:
+        a cascade grid also holds the router-alone points ('never worse than its router')."""
         tau_c = self.tau_c_grid(batch) if router != "learned" else [0.7]
         route_knobs = {"taxonomy": [(0.0, t, 0.0) for t in tau_c],
                        "learned": [(0.0, 0.7, lam) for lam in LAMBDAS],
                        "hybrid": list(product(TAU_FAM, tau_c, HYBRID_LAMBDAS))}[router]
         taus = TAU_J if cascade else (0.7,)
-        return [OperatingPoint(router, float(tc), float(tf), float(lam), self.k, cascade,
-                               tuple(panel) if cascade else (), rule, (("*", float(tj)),))
-                for (tf, tc, lam), tj in product(route_knobs, taus)]
+        points = [OperatingPoint(router, float(tc), float(tf), float(lam), self.k, cascade,
+                                 tuple(panel) if cascade else (), rule, (("*", float(tj)),), select=sel)
+                  for sel in (selects if cascade else ("last",)) for (tf, tc, lam), tj in product(route_knobs, taus)]
+        if cascade and no_cascade:
+            points += self.grid(router, False, (), batch, rule)
+        return points
 
     # ---- per-batch quantities, memoised on the batch (keys hold the fitted object) ----------------------------
     def embed(self, batch: Batch) -> np.ndarray:
@@ -305,6 +376,9 @@ class EMAFusion:
                 judges.append(extra[name])
             elif name == "verifier":
                 judges.append(self.verifier_)
+            elif name.startswith("state-verifier") and getattr(self, "state_verifier_", None) is not None:
+                peers = [p[len("peer:"):] for p in name.split("+")[1:]]
+                judges.append(self.state_verifier_.judge(peers))
             elif name.startswith("peer:"):
                 judges.append(PeerAgreementJudge(name[len("peer:"):]))
             else:
@@ -320,14 +394,16 @@ class EMAFusion:
         """Route every query of the batch and run the cascade through `executor` (replay or live); `judges`:
         judges of this call beyond the fitted ones (name -> judge), e.g. LLM judges on the caller's client."""
         cands, primary, taxonomy_path = self.route(batch, point)
-        state = State(batch, self.model_names_, executor, predicted=self._predicted(batch), record=record)
+        state = State(batch, self.model_names_, executor, predicted=self._predicted(batch), record=record,
+                      embeddings=self._embeddings(batch))
         if not point.cascade:
             decision = run_cascade(state, primary[:, None], None, np.zeros((len(batch), 1)))
         else:
             tau_j = dict(point.tau_j)
             types = self._task_types(batch) if set(tau_j) - {"*"} else None
             tau = thresholds(tau_j, len(batch), cands.shape[1], types)
-            decision = run_cascade(state, cands, self.panel(point.panel, point.rule, judges), tau)
+            decision = run_cascade(state, cands, self.panel(point.panel, point.rule, judges), tau,
+                                   select=point.select)
         decision.taxonomy_path = taxonomy_path
         return decision, state
 
@@ -352,8 +428,14 @@ class Variant:
     choices (the panel) are `hypers`, the budget dial is the grid of operating points (`knobs`)."""
 
     def __init__(self, method: EMAFusion, router: str, cascade: bool, panel_size: int | None = None,
-                 rule: str = "mean", executor=None):
-        """executor: where answers come from (default: the batch's own, as a replay split view has)."""
+                 rule: str = "mean", executor=None, selects: Sequence[str] = ("last",), no_cascade: bool | None = False,
+                 panels: Sequence[tuple[str, ...]] | None = None):
+        """executor: where answers come from (default: the batch's own, as a replay split view has); selects,
+        no_cascade: see EMAFusion.grid (default: on for a cascade choosing its panel, off for a fixed panel);
+        panels: the panels to choose from (default: method.panels())."""
+        if no_cascade is None:
+            no_cascade = cascade and panel_size is None
+        self.selects, self.no_cascade, self._panels = tuple(selects), no_cascade, panels
         if router not in ROUTERS:
             raise ValueError(f"router must be one of {ROUTERS}, got {router!r}")
         if panel_size is not None and not 1 <= panel_size <= 3:
@@ -365,15 +447,17 @@ class Variant:
     def hypers(self) -> list:
         if not self.cascade:
             return [()]
-        panels = self.method.panels()
+        panels = list(self._panels) if self._panels is not None else self.method.panels()
         if self.panel_size is not None:
-            return [panels[min(self.panel_size, len(panels)) - 1]]
+            fixed = self.method.verifier_panels()
+            return [fixed[min(self.panel_size, len(fixed)) - 1]]
         return panels
 
     def knobs_for(self, batch: Batch, hyper) -> list[OperatingPoint]:
         key = (batch, tuple(hyper))
         if key not in self._grids:
-            self._grids[key] = self.method.grid(self.router, self.cascade, tuple(hyper), batch, self.rule)
+            self._grids[key] = self.method.grid(self.router, self.cascade, tuple(hyper), batch, self.rule,
+                                                self.selects, self.no_cascade)
         return self._grids[key]
 
     def decide(self, batch: Batch, hyper, knob: OperatingPoint) -> Decision:

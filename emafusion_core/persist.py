@@ -56,11 +56,15 @@ def save_method(method, folder: str | Path, fit: dict | None = None) -> Path:
     ver = method.verifier_
     for j, clf in ver._clfs.items():
         _lr_arrays(clf, f"verifier.{j}", arrays)
+    sv = getattr(method, "state_verifier_", None)
+    sv_meta = None if sv is None else sv.to_arrays("state_verifier", arrays)
     cfg = method.learned_.config
     manifest = {
         "format": FORMAT, "fit": fit or {},
         "hyper": {"k": method.k, "prior_strength": method.prior_strength, "n_peers": method.n_peers,
-                  "validation_share": method.validation_share, "n_tau_c": method.n_tau_c},
+                  "validation_share": method.validation_share, "n_tau_c": method.n_tau_c,
+                  "state_verifier": sv is not None, "n_folds": method.n_folds},
+        "state_verifier": sv_meta,
         "model_names": method.model_names_, "families": method.families_, "peers": method.peers_,
         "taxonomy": {a: list(c) for a, c in method.taxonomy_.categories.items()},
         "fast": {"C": tax.fast.C, "seed": tax.fast.seed, "constant": fast_constant},
@@ -136,5 +140,9 @@ def load_method(folder: str | Path, encoder=None):
     ver._constant = {int(j): v for j, v in vm["constant"].items()}
     ver._clfs = {int(j): _lr(arrays, f"verifier.{j}", C=ver.C, solver="liblinear") for j in vm["fitted"]}
     method.verifier_ = ver
+    from .judges.state_verifier import StateVerifier
+
+    sv_meta = m.get("state_verifier")
+    method.state_verifier_ = None if sv_meta is None else StateVerifier.from_arrays("state_verifier", arrays, sv_meta)
     method._panels = {}
     return method

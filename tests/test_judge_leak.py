@@ -70,3 +70,35 @@ def test_llm_judge_ignores_scores(pair):
 
     a, b = _verdicts(make(), original), _verdicts(make(), permuted)
     assert _same(a, b) and a[1].sum() > 0
+
+
+def test_state_verifier_ignores_scores_at_inference(pair, routerbench):
+    """The state verifier (fitted on another subset's labels) reads the answers bought and the predictions only."""
+    from emafusion_core.judges.state_verifier import StateVerifier
+
+    original, permuted = pair
+    fit = routerbench.subset(routerbench.query_ids[1::25])
+    ex = ReplayExecutor.for_suite(fit)
+    queries = queries_of(fit, fit.query_ids)
+    texts = np.array([[ex.run(q, m).response or None for m in fit.model_names] for q in queries], object)
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(len(queries), 8))
+    core = StateVerifier(n_reduced=4, max_iter=20).fit(
+        fit.model_names, emb, [q.answer_format for q in queries], texts, rng.random(texts.shape),
+        fit.scores.to_numpy(), fit.costs.to_numpy().mean(0))
+
+    def verdicts(suite):
+        qs = queries_of(suite, suite.query_ids)
+        pred = np.random.default_rng(1).random((len(qs), len(suite.model_names)))
+        state = State(Batch(qs, np.random.default_rng(2).normal(size=(len(qs), 8))), list(suite.model_names),
+                      ReplayExecutor.for_suite(suite), predicted=pred)
+        rows = np.arange(len(state))
+        out = []
+        for model in ("mistralai/mistral-7b-chat", "gpt-3.5-turbo-1106"):  # the second sees the first's answer
+            j = state.model_index(model)
+            state.buy(rows, j)
+            out.append(core.judge(("zero-one-ai/Yi-34B-Chat",)).judge_rows(state, rows, np.full(len(rows), j)))
+        return np.concatenate(out), state.judge_cost.copy(), state.judge_calls.copy()
+
+    a, b = verdicts(original), verdicts(permuted)
+    assert _same(a, b) and np.isfinite(a[0]).any() and a[1].sum() > 0

@@ -27,7 +27,7 @@ def small_fit(routerbench):
         ids = list(split_ids(splits, part))
         texts = suite.queries.set_index("query_id").loc[ids, "question"].tolist()
         sets[part] = training_set(suite, ids, embeddings=enc.encode(texts), split=part)
-    return EMAFusion(encoder=enc).fit(sets["fit"]), sets, enc
+    return EMAFusion(encoder=enc, state_verifier=True).fit(sets["fit"]), sets, enc
 
 
 def test_saved_method_loads_to_the_same_decisions(small_fit, tmp_path):
@@ -40,7 +40,9 @@ def test_saved_method_loads_to_the_same_decisions(small_fit, tmp_path):
     for point in (OperatingPoint("hybrid", tau_c=0.6, tau_fam=0.5, cost_weight=0.05, panel=("verifier",)),
                   OperatingPoint("learned", cost_weight=0.2, panel=("verifier", f"peer:{method.peers_[0]}"),
                                  tau_j=(("*", 0.6),)),
-                  OperatingPoint("taxonomy", tau_c=0.7, cascade=False, panel=())):
+                  OperatingPoint("taxonomy", tau_c=0.7, cascade=False, panel=()),
+                  OperatingPoint("hybrid", tau_c=0.6, tau_fam=0.5, panel=(f"state-verifier+peer:{method.peers_[0]}",),
+                                 tau_j=(("*", 0.6),), select="support")):
         a, _ = method.decide(test.view, test.executor, point)
         b, _ = loaded.decide(type(test.view)(test.view.queries, test.view.embeddings), test.executor, point)
         for field in ("final", "ran", "judge_cost", "judge_calls", "taxonomy_path"):
