@@ -189,8 +189,18 @@ def _explore(lab, page):
         pass
     page.locator('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(
         timeout=60_000)
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    # Run All; on a busy machine the first command can land before the kernel is connected and is dropped:
+    # ask again (at most three times) until some cell shows it started ("[*]:" or "[1]:").
+    started = page.locator(".jp-NotebookPanel .jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
+    for attempt in range(3):
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        try:
+            started.first.wait_for(timeout=20_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
 
     # The slider shows once the explorer is fitted; the last cell moves it programmatically and prints a line.
     handle = page.locator(".widget-vbox .noUi-handle").first

@@ -14,7 +14,10 @@ FIGURES = Path(__file__).resolve().parents[1] / "figures"
 @pytest.fixture(scope="module")
 def quick_dirs(tmp_path_factory):
     """Every notebook at quick parameters: (outputs dir, executed notebooks dir)."""
-    out = tmp_path_factory.mktemp("figures")
+    import shutil
+
+    out = FIGURES.parent / "build" / "test-quick-figures"  # notebooks write inside the repository only
+    shutil.rmtree(out, ignore_errors=True)
     build = tmp_path_factory.mktemp("build")
     assert reproduce.main(["--quick", "--out-dir", str(out), "--build-dir", str(build)]) == 0
     return out, build
