@@ -206,12 +206,14 @@ class EMAFusion:
     """The method. Hyperparameters here; fitted state (trailing underscore) from `fit`."""
 
     def __init__(self, k: int = 3, prior_strength: float = 10.0, n_peers: int = 2, validation_share: float = 0.15,
-                 encoder=None, n_tau_c: int = 8, state_verifier: bool = False, n_folds: int = 3):
+                 encoder=None, n_tau_c: int = 8, state_verifier: bool = False, n_folds: int = 3,
+                 require_taxonomy: bool = True):
         """encoder: embeds query texts that come without embeddings (live requests); replay batches bring
         theirs. state_verifier: also fit the state-aware verifier (cross-fitted over `n_folds` folds of fit) and
         offer it among the panels (off by default until the figures are regenerated with it: see the README)."""
         self.k, self.prior_strength, self.n_peers = k, prior_strength, n_peers
         self.state_verifier, self.n_folds = state_verifier, n_folds
+        self.require_taxonomy = require_taxonomy  # False: a suite without taxonomy labels fits the learned parts
         self.validation_share, self.encoder, self.n_tau_c = validation_share, encoder, n_tau_c
 
     # ---- fitting ---------------------------------------------------------------------------------------------
@@ -227,16 +229,22 @@ class EMAFusion:
         self.taxonomy_ = default_taxonomy()
         labels = fit_labels(view.queries)
         labelled = labels.notna().all(axis=1).to_numpy()
-        if not labelled.any():
-            raise ValueError("no fit query has taxonomy labels: bring label columns or run the slow classifier")
         scores = np.asarray(training.scores, float)
         self.unit_cost_ = training.mean_cost
-        fast = FastClassifier(self.taxonomy_, encoder=self.encoder, seed=training.seed).fit_embeddings(
-            x[labelled], labels[labelled])
-        suitability = SuitabilityTable(self.taxonomy_, self.model_names_, self.prior_strength).fit(
-            self.taxonomy_.one_hot(labels[labelled]), scores[labelled])
-        self.taxonomy_router_ = TaxonomyRouter(self.taxonomy_, fast, suitability, self.unit_cost_,
-                                               max_candidates=self.k)
+        self.taxonomy_unavailable_ = None
+        if not labelled.any():
+            reason = "no fit query has taxonomy labels: bring label columns or run the slow classifier"
+            if self.require_taxonomy:
+                raise ValueError(reason)
+            # the learned router, verifier and peers still fit; routing by taxonomy (and so the hybrid) cannot
+            self.taxonomy_unavailable_, self.taxonomy_router_ = reason, None
+        else:
+            fast = FastClassifier(self.taxonomy_, encoder=self.encoder, seed=training.seed).fit_embeddings(
+                x[labelled], labels[labelled])
+            suitability = SuitabilityTable(self.taxonomy_, self.model_names_, self.prior_strength).fit(
+                self.taxonomy_.one_hot(labels[labelled]), scores[labelled])
+            self.taxonomy_router_ = TaxonomyRouter(self.taxonomy_, fast, suitability, self.unit_cost_,
+                                                   max_candidates=self.k)
         # learned router: early stopping on a fixed, seeded share of fit
         rng = stable_rng(training.suite, training.seed, training.split, "emafusion-validation")
         val = np.zeros(len(x), bool)

@@ -4,12 +4,7 @@ reported on test like every baseline. Nothing here decides anything: it adapts t
 """
 from __future__ import annotations
 
-import numpy as np
-
-from ..execution import stable_rng
-from ..learned import LearnedRouter
-from ..method import ROUTERS, EMAFusion, OperatingPoint, Variant, choose_peers, fit_verifier
-from ..taxonomy import default_taxonomy
+from ..method import ROUTERS, EMAFusion, OperatingPoint, Variant
 from .baselines.base import Policy, PolicyUnavailable
 from .context import FitData, SplitView
 from .replay import Decision
@@ -18,48 +13,15 @@ VARIANTS = ROUTERS
 
 
 def fitted_method(data: FitData, families: dict[str, str] | None = None) -> EMAFusion:
-    """One fitted EMAFusion per fit split, shared by every variant (memoised on the fit view)."""
+    """One fitted EMAFusion per fit split, shared by every variant (memoised on the fit view). A suite whose fit
+    queries carry no taxonomy labels still gets its learned parts (the taxonomy variants report why not)."""
     families = dict(families or data.families)
 
     def compute():
         data.families = families
-        try:
-            method = EMAFusion().fit(data)
-        except ValueError as exc:
-            if "no fit query has taxonomy labels" not in str(exc):
-                raise
-            return _fit_without_taxonomy(EMAFusion(), data, str(exc))
-        method.taxonomy_unavailable_ = None
-        return method
+        return EMAFusion(require_taxonomy=False).fit(data)
 
     return data.view.cached(("emafusion", tuple(sorted(families.items()))), compute)
-
-
-def _fit_without_taxonomy(method: EMAFusion, training, reason: str) -> EMAFusion:
-    """EMAFusion.fit without its taxonomy router, for a suite whose fit queries carry no taxonomy labels: the
-    learned router, verifier and peers are fitted exactly as EMAFusion.fit fits them (same seeded validation
-    share), so the learned variants run; the taxonomy and hybrid variants are then unavailable (`reason`)."""
-    x = training.view.embeddings
-    if x is None:
-        raise ValueError("EMAFusion needs query embeddings: give the training set embeddings or an encoder")
-    method.model_names_ = list(training.model_names)
-    method.families_ = {m: training.families.get(m, m) for m in method.model_names_}
-    method.taxonomy_ = default_taxonomy()
-    scores = np.asarray(training.scores, float)
-    method.unit_cost_ = training.mean_cost
-    method.taxonomy_router_ = None
-    rng = stable_rng(training.suite, training.seed, training.split, "emafusion-validation")
-    val = np.zeros(len(x), bool)
-    val[rng.permutation(len(x))[: max(1, int(method.validation_share * len(x)))]] = True
-    method.learned_ = LearnedRouter(method.encoder, method.model_names_, method.unit_cost_, k=method.k,
-                                    seed=training.seed)
-    method.learned_.fit_embeddings(x[~val], scores[~val], x[val], scores[val])
-    method.verifier_ = fit_verifier(training)
-    method.peers_ = choose_peers(method.model_names_, method.families_, training.accuracy, method.unit_cost_,
-                                 method.n_peers)
-    method._panels = {}
-    method.taxonomy_unavailable_ = reason
-    return method
 
 
 class EMAFusionPolicy(Policy):
