@@ -11,6 +11,7 @@ from pathlib import Path
 # the figures; a script without a display falls back to Agg by itself (or set MPLBACKEND=Agg).
 import matplotlib
 import matplotlib.pyplot as plt
+import matplotlib.legend
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -114,9 +115,12 @@ def save_figure(fig: plt.Figure, out_dir: str | Path, stem: str) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
-    # bbox_inches="tight": legends placed outside the axes are kept, never clipped
-    fig.savefig(paths[0], dpi=120, metadata={"Software": None}, bbox_inches="tight")
-    fig.savefig(paths[1], metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+    # bbox_inches="tight": legends placed outside the axes are kept, never clipped; a legend kept with
+    # ax.add_artist (a second legend on one axes) is not in the tight box unless named
+    extra = [a for ax in fig.axes for a in ax.artists if isinstance(a, matplotlib.legend.Legend)]
+    fig.savefig(paths[0], dpi=120, metadata={"Software": None}, bbox_inches="tight", bbox_extra_artists=extra or None)
+    fig.savefig(paths[1], metadata={"Date": None, "Creator": None}, bbox_inches="tight",
+                bbox_extra_artists=extra or None)
     plt.close(fig)
     return paths
 
