@@ -52,3 +52,16 @@ def write_suite(folder, queries, outcomes, models):
     outcomes.to_csv(folder / "outcomes.csv", index=False)
     models.to_csv(folder / "models.csv", index=False)
     return folder
+
+
+def split_sets(suite, encoder, parts=("fit", "calibrate", "test"), seed: int = 0) -> dict:
+    """The suite's TrainingSets per split (seeded splits), each with its questions embedded by `encoder`."""
+    from emafusion_core.data import make_splits, split_ids, training_set
+
+    splits = make_splits(suite.queries, suite.name, seed)
+    sets = {}
+    for part in parts:
+        ids = list(split_ids(splits, part))
+        texts = suite.queries.set_index("query_id").loc[ids, "question"].tolist()
+        sets[part] = training_set(suite, ids, embeddings=encoder.encode(texts), split=part, seed=seed)
+    return sets

@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from emafusion_core import cli
-from emafusion_core.data import make_splits, split_ids, training_set
 from emafusion_core.features import HashingEncoder
 from emafusion_core.method import EMAFusion, OperatingPoint
 from emafusion_core.persist import FittedModelError, load_method, read_manifest, save_method
+from suite_support import split_sets
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "local.yaml"
 
@@ -21,12 +21,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "local.yaml"
 def small_fit(routerbench):
     suite = routerbench.subset(sorted(routerbench.query_ids)[::3])
     enc = HashingEncoder(256)
-    splits = make_splits(suite.queries, suite.name, 0)
-    sets = {}
-    for part in ("fit", "test"):
-        ids = list(split_ids(splits, part))
-        texts = suite.queries.set_index("query_id").loc[ids, "question"].tolist()
-        sets[part] = training_set(suite, ids, embeddings=enc.encode(texts), split=part)
+    sets = split_sets(suite, enc, ("fit", "test"))
     return EMAFusion(encoder=enc, state_verifier=True).fit(sets["fit"]), sets, enc
 
 

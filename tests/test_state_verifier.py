@@ -60,18 +60,13 @@ def test_answer_selection_returns_the_best_supported_paid_answer():
 
 @pytest.fixture(scope="module")
 def routerbench_method(routerbench):
-    from emafusion_core.data import make_splits, split_ids, training_set
     from emafusion_core.features import HashingEncoder
     from emafusion_core.method import EMAFusion
+    from suite_support import split_sets
 
     suite = routerbench.subset(sorted(routerbench.query_ids)[::4])
     enc = HashingEncoder(128)
-    splits = make_splits(suite.queries, suite.name, 0)
-    sets = {}
-    for part in ("fit", "calibrate"):
-        ids = list(split_ids(splits, part))
-        texts = suite.queries.set_index("query_id").loc[ids, "question"].tolist()
-        sets[part] = training_set(suite, ids, embeddings=enc.encode(texts), split=part)
+    sets = split_sets(suite, enc, ("fit", "calibrate"))
     return EMAFusion(encoder=enc, state_verifier=True).fit(sets["fit"]), sets["calibrate"].view
 
 
