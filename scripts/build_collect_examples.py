@@ -112,8 +112,8 @@ def main() -> None:
     numeric, choice = _numeric(36), _choice(36)
     code, short, judged = _hand_written()
     _write(OUT / "queries.jsonl", numeric + choice + code + short + judged)
-    # the test's 20: every scorer, the shortest prompts
-    _write(OUT / "queries-small.jsonl", numeric[:6] + choice[:5] + code[:4] + short[:3] + judged[:2])
+    # the tests' 16: every scorer, the shortest prompts
+    _write(OUT / "queries-small.jsonl", numeric[:5] + choice[:4] + code[:3] + short[:3] + judged[:1])
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from test_server import serving
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
-N_QUERIES = 16  # of examples/collect/queries-small.jsonl (every scorer but the judge), max_tokens <= 32
+N_QUERIES = 15  # examples/collect/queries-small.jsonl but its judge query (every other scorer), max_tokens <= 32
 
 
 def _queries(tmp_path: Path) -> Path:
