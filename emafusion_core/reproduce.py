@@ -38,7 +38,7 @@ QUICK_RUNS: list[tuple[str, dict]] = [
     ("03_router_accuracy", {"suite_name": "routerbench", "seeds": [0], "ood_seeds": [0], "n_budgets": 4}),
     ("04_judges", {"suite_name": "zeroeval", "seeds": [0], "n_budgets": 4}),
     ("05_budget_explorer", {"suite_name": "routerbench"}),
-    ("06_live_demo", {}),
+    ("06_live_demo", {"collect_n": 16}),
 ]
 
 # What each notebook must write to out_dir ({suite}: once per suite it ran on); tables marked exact are the
@@ -54,7 +54,7 @@ OUTPUTS: dict[str, dict[str, bool]] = {
     "04_judges": {"judges_{suite}.csv": False, "judges_panels_{suite}.csv": False,
                   "judges_reliability_{suite}.csv": False, "judges_panels_{suite}.png": False},
     "05_budget_explorer": {"budget_explorer_{suite}.png": False},
-    "06_live_demo": {"live_demo.csv": False},
+    "06_live_demo": {"live_demo.csv": False, "collect_summary.csv": False, "collect_frontier.png": False},
 }
 
 
