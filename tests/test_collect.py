@@ -89,8 +89,9 @@ def test_code_scoring_runs_the_tests_in_a_sandbox():
     wrong = scorer.score_one("code", "```python\ndef add(a, b):\n    return a - b\n```", "", tests)
     assert wrong.score == 0.0 and "AssertionError" in wrong.detail
     assert scorer.score_one("code", "I would add them.", "", tests).score == 0.0  # no code at all
-    assert box.run("while True: pass", "").detail == "cpu limit"
-    assert box.run("import time\ntime.sleep(30)", "").detail == "timeout"
+    # each limit alone (a wall clock far beyond the CPU limit, however loaded the machine; a sleep uses no CPU)
+    assert Sandbox(wall_s=120, cpu_s=1).run("while True: pass", "").detail == "cpu limit"
+    assert Sandbox(wall_s=1, cpu_s=60).run("import time\ntime.sleep(60)", "").detail == "timeout"
     assert "MemoryError" in box.run("x = bytearray(2 * 1024 ** 3)", "").detail
 
 

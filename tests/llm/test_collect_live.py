@@ -133,3 +133,38 @@ def test_collect_resumes_after_the_server_dies_then_fit_eval_and_serve(llama_ser
     finally:
         cache.close()
     print(f"\n[collect live] {n} calls per collection; " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+
+
+def test_ctrl_c_stops_collect_and_the_rerun_resumes_from_the_cache(llama_server, proxy, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    queries = _queries(tmp_path)
+    rows = queries.read_text().splitlines()[:6]
+    queries.write_text("\n".join(rows) + "\n")
+    pool_file = tmp_path / "pool.yaml"
+    pool_file.write_text(yaml.safe_dump(_pool(proxy.api_base, tmp_path / "cache")))
+    argv = [sys.executable, "-m", "emafusion_core.cli", "collect", "--config", str(pool_file), "--queries",
+            str(queries), "--out", str(tmp_path / "data" / "mine"), "--concurrency", "1"]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "cache").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with diskcache.Cache(str(tmp_path / "cache")) as peek:
+        while len(peek) < 3 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert process.poll() is None, "collect ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "rerun the same command to resume" in err
+    assert not (tmp_path / "data" / "mine").exists()  # nothing half-written
+    with diskcache.Cache(str(tmp_path / "cache")) as peek:
+        done = len(peek)
+    proxy.reset()
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert proxy.forwarded == 12 - done  # only the calls the interrupted run did not finish
+    assert len(pd.read_parquet(tmp_path / "data" / "mine" / "outcomes.parquet")) == 12
