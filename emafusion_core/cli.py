@@ -149,6 +149,7 @@ def _collect(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .collect import QueriesFileError, SandboxUnavailable, Scorer, collect, load_queries, write_collected
+    from .collect.run import check_out
     from .config import ConfigError
     from .judges import LLMJudge
     from .system import make_client
@@ -157,6 +158,7 @@ def _collect(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     try:
+        check_out(args.out)
         queries = load_queries(args.queries)
         if args.judge is not None and args.judge not in [m.name for m in config.models]:
             raise ConfigError(f"--judge: {args.judge!r} is not a model of the pool "

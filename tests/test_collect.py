@@ -274,3 +274,8 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path, capsys):
                  "--judge", "gpt-9"]) == 2
     assert "--judge: 'gpt-9' is not a model of the pool" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+    from emafusion_core.data import default_data_dir
+
+    shipped = default_data_dir() / "routerbench"
+    assert main(["collect", "--config", str(pool), "--queries", str(good), "--out", str(shipped), "--judge", "small"]) == 2
+    assert "did not write: refusing to overwrite it" in capsys.readouterr().err

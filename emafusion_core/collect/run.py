@@ -125,10 +125,20 @@ def collect(config: Config, query_set: QuerySet, client: LLMClient, scorer: Scor
                      time.perf_counter() - started)
 
 
+def check_out(out: str | Path) -> None:
+    """Refuse (one line) to write over a folder holding a suite that collect did not write (a shipped one)."""
+    from ..data.io import find_table
+
+    out = Path(out)
+    if out.is_dir() and find_table(out, "queries") is not None and not (out / "references.parquet").exists():
+        raise ValueError(f"--out: {out} holds a suite that `emafusion collect` did not write: refusing to overwrite it")
+
+
 def write_collected(collected: Collected, out: str | Path) -> Path:
     """The suite tables (save_suite), and beside them what routers never read: references.parquet and
     scoring.csv (load_suite opens neither)."""
     out = Path(out)
+    check_out(out)
     save_suite(collected.suite, out)
     collected.references.to_parquet(out / "references.parquet", index=False)
     collected.scoring.to_csv(out / "scoring.csv", index=False)
