@@ -47,6 +47,12 @@ SHORT = [  # (id, scorer, prompt, reference)
     ("short.capital-jp", "normalised", "What is the capital of Japan? Answer with the city name only.", "Tokyo"),
     ("short.yes", "exact", "Reply with exactly the word yes, in lower case, and nothing else.", "yes"),
     ("short.colour", "normalised", "What colour is the sky on a clear day? Answer in one word.", "blue"),
+    *[(f"short.capital-{code}", "normalised", f"What is the capital of {country}? Answer with the city name only.", city)
+      for code, country, city in (("it", "Italy", "Rome"), ("de", "Germany", "Berlin"), ("es", "Spain", "Madrid"),
+                                  ("uk", "the United Kingdom", "London"), ("eg", "Egypt", "Cairo"),
+                                  ("ru", "Russia", "Moscow"))],
+    *[(f"short.sum-{a}-{b}", "numeric", f"What is {a} + {b}? Answer with the number only.", str(a + b))
+      for a, b in ((2, 3), (7, 5), (10, 10), (6, 9), (12, 30), (100, 1))],
 ]
 JUDGED = [
     ("judge.haiku", "Write one sentence that describes the sea."),
