@@ -51,6 +51,9 @@ def save_method(method, folder: str | Path, fit: dict | None = None) -> Path:
         arrays[f"suit.{axis}.sum"], arrays[f"suit.{axis}.mass"] = suit._sum[axis], suit._mass[axis]
     if suit is not None:
         arrays["suit.overall"] = suit._overall
+        for axis in suit._pseudo:  # what the self-optimising loop folded in (online.py), to keep capping it
+            arrays[f"suit.{axis}.pseudo"], arrays[f"suit.{axis}.fitted_mass"] = (suit._pseudo[axis],
+                                                                                 suit._fitted_mass[axis])
     arrays["unit_cost"] = np.asarray(method.unit_cost_, float)
     for name, tensor in method.learned_.net.state_dict().items():
         arrays[f"net.{name}"] = tensor.detach().cpu().numpy()
@@ -110,6 +113,9 @@ def _taxonomy_router(method, m: dict, arrays: dict, encoder):
     for axis in method.taxonomy_.categories:
         suit._sum[axis], suit._mass[axis] = arrays[f"suit.{axis}.sum"], arrays[f"suit.{axis}.mass"]
     suit._overall = arrays["suit.overall"]
+    for axis in method.taxonomy_.categories:
+        if f"suit.{axis}.pseudo" in arrays:
+            suit._pseudo[axis], suit._fitted_mass[axis] = arrays[f"suit.{axis}.pseudo"], arrays[f"suit.{axis}.fitted_mass"]
     return TaxonomyRouter(method.taxonomy_, fast, suit, method.unit_cost_, max_candidates=method.k)
 
 

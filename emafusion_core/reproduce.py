@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
 SUITES = ("routerbench", "routellm", "zeroeval", "mmlupro")
+SELF_OPTIMISING_SUITES = ("mmlupro", "zeroeval", "routerbench")
 
 # What make reproduce runs: each notebook with its parameters, the per-suite notebooks once per suite; longest
 # first, so that with two jobs the comparison notebook starts at once and short runs fill in at the end. mmlupro's
@@ -30,6 +31,9 @@ RUNS: list[tuple[str, dict]] = [
     ("02_comparison", {"suites": list(SUITES)}),
     *[(stem, {"suite_name": s, **({"ood_seeds": [0]} if (stem, s) == ("03_router_accuracy", "mmlupro") else {})})
       for s in ("mmlupro", "routellm", "zeroeval", "routerbench") for stem in ("04_judges", "03_router_accuracy")],
+    # suites whose judges can read answers and whose fit queries carry taxonomy labels (routellm: 91% of its
+    # answers are unrecorded, so its judges are blind and there are no verdicts to learn from)
+    *[("07_self_optimising", {"suite_name": s}) for s in SELF_OPTIMISING_SUITES],
     ("01_models_table", {"suites": list(SUITES)}),
     *[("05_budget_explorer", {"suite_name": s}) for s in SUITES],
     ("06_live_demo", {}),
@@ -44,6 +48,8 @@ QUICK_RUNS: list[tuple[str, dict]] = [
     ("04_judges", {"suite_name": "zeroeval", "seeds": [0], "n_budgets": 4}),
     ("05_budget_explorer", {"suite_name": "routerbench"}),
     ("06_live_demo", {}),
+    ("07_self_optimising", {"suite_name": "routerbench", "seeds": [0, 1], "label_shares": [0.1], "max_stream": 200,
+                            "n_checkpoints": 1, "n_budgets": 3}),
 ]
 
 # What each notebook must write to out_dir ({suite}: once per suite it ran on); tables marked exact are the
@@ -60,6 +66,8 @@ OUTPUTS: dict[str, dict[str, bool]] = {
                   "judges_reliability_{suite}.csv": False, "judges_panels_{suite}.png": False},
     "05_budget_explorer": {"budget_explorer_{suite}.png": False},
     "06_live_demo": {"live_demo.csv": False},
+    "07_self_optimising": {"self_optimising_{suite}.csv": False, "self_optimising_gain_{suite}.csv": False,
+                           "claims_self_optimising_{suite}.csv": False, "self_optimising_{suite}.png": False},
 }
 
 
@@ -155,9 +163,8 @@ def summary(out_dir: Path) -> str:
             best = rows.loc[rows["accuracy"].idxmax()]
             lines.append(f"{suite}: {len(rows)} models; best single model {best['model']} "
                          f"accuracy {best['accuracy']:.3f} at {best['usd_per_query']:.2e} USD/query")
-    claims = out_dir / "claims.csv"
-    if claims.exists():
-        c = pd.read_csv(claims)
+    c = all_claims(out_dir)
+    if len(c):
         for r in c.itertuples(index=False):
             verdict = f" -> {r.verdict}" if isinstance(r.verdict, str) else ""
             lines.append(f"{r.suite}: {r.claim}: ours {r.ours:.3g} [{r.ci_low:.3g}, {r.ci_high:.3g}] "
@@ -169,15 +176,27 @@ README = ROOT / "README.md"
 CLAIMS_START, CLAIMS_END = "<!-- claims:start (written by make reproduce) -->", "<!-- claims:end -->"
 
 
-def readme_with_claims(readme: str, claims_csv: Path) -> str:
-    """The README with its claims block replaced by the table rendered from figures/claims.csv."""
+def all_claims(out_dir: Path) -> pd.DataFrame:
+    """Every claims row: claims.csv (notebook 02), then each claims_<topic>_<suite>.csv (e.g. notebook 07's
+    self-optimising rows), in suite order. Each notebook writes its own file, so parallel runs never share one."""
+    frames = [pd.read_csv(out_dir / "claims.csv")] if (out_dir / "claims.csv").exists() else []
+    frames += [pd.read_csv(p) for p in sorted(out_dir.glob("claims_*.csv"))]
+    if not frames:
+        return pd.DataFrame()
+    table = pd.concat(frames, ignore_index=True)
+    order = {name: i for i, name in enumerate(dict.fromkeys(table["suite"]))}
+    return table.sort_values("suite", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
+
+
+def readme_with_claims(readme: str, out_dir: Path) -> str:
+    """The README with its claims block replaced by the table rendered from the claims files in out_dir."""
     from .evaluation.claims import claims_markdown
 
     if CLAIMS_START not in readme or CLAIMS_END not in readme:
         return readme
     head, rest = readme.split(CLAIMS_START, 1)
     _, tail = rest.split(CLAIMS_END, 1)
-    table = claims_markdown(pd.read_csv(claims_csv))
+    table = claims_markdown(all_claims(out_dir))
     return f"{head}{CLAIMS_START}\n{table}\n{CLAIMS_END}{tail}"
 
 
@@ -241,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summary(args.out_dir))
     claims = args.out_dir / "claims.csv"
     if claims.exists() and args.out_dir.resolve() == (ROOT / "figures").resolve():
-        README.write_text(readme_with_claims(README.read_text(), claims))
+        README.write_text(readme_with_claims(README.read_text(), args.out_dir))
         print("[reproduce] README claims table updated from figures/claims.csv")
     if args.out_dir.resolve() == (ROOT / "figures").resolve() and (ROOT / ".git").exists():
         problems = drift(args.out_dir)

@@ -102,7 +102,7 @@ def test_a_failing_notebook_fails_a_parallel_run_and_the_others_still_finish(tmp
 
 def test_readme_claims_table_is_the_committed_claims_csv():
     readme = (FIGURES.parent / "README.md").read_text()
-    assert readme == reproduce.readme_with_claims(readme, FIGURES / "claims.csv"), \
+    assert readme == reproduce.readme_with_claims(readme, FIGURES), \
         "README's claims table differs from figures/claims.csv: run make reproduce"
     assert reproduce.CLAIMS_START in readme
 
