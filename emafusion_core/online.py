@@ -13,8 +13,10 @@ the per-judge verdicts the cascade left in its State, aggregates them with the p
 - `feedback`: what the update uses for an assessed answer, by default the panel's confidence. The evaluation's
   ceiling passes the true scores here instead (the same paid answers, labels instead of verdicts); nothing in
   this module reads a score.
-Only the suitability table learns here (the learned router and the verifier stay as fitted); a saved method
-(persist.py) keeps what was folded in and reloads to the same routing.
+What learns: the suitability table (capped pseudo-observations) and the learned router's per-model heads (a few
+gradient steps per batch, pulled toward the fitted heads; the trunk stays). The verifier stays as fitted: its
+calibration would be fitted to its own verdicts. A saved method (persist.py) keeps what was folded in and the
+fitted heads it is pulled toward, and reloads to the same routing.
 """
 from __future__ import annotations
 
@@ -72,7 +74,9 @@ class SelfOptimiser:
     to the fitted mass + prior; explore_share: share of queries that buy one extra model for its verdict."""
 
     def __init__(self, method: EMAFusion, point: OperatingPoint, weight: float = 1.0, cap: float = 1.0,
-                 explore_share: float = 0.05, seed: int = 0):
+                 explore_share: float = 0.05, seed: int = 0, head_steps: int = 5, head_shrinkage: float = 1.0):
+        """head_steps: gradient steps on the learned router's heads per batch (0: the learned router stays as
+        fitted); head_shrinkage: their L2 pull toward the fitted heads."""
         if not point.cascade or not point.panel:
             raise ValueError("the self-optimising loop needs an operating point with a cascade and a judge panel")
         if getattr(method, "taxonomy_router_", None) is None:
@@ -81,6 +85,7 @@ class SelfOptimiser:
         if not (weight >= 0 and cap >= 0 and 0 <= explore_share <= 1):
             raise ValueError("weight and cap must be >= 0 and explore_share in [0, 1]")
         self.method, self.point = method, point
+        self.head_steps, self.head_shrinkage = head_steps, head_shrinkage
         self.weight, self.cap, self.explore_share, self.seed = weight, cap, explore_share, seed
         self.log = UpdateLog()
         table = method.taxonomy_router_.suitability
@@ -134,6 +139,10 @@ class SelfOptimiser:
         return decision
 
     def _fold(self, batch: Batch, rows, models, values, weights) -> None:
+        learned = self.method.learned_
+        if self.head_steps and len(rows) and learned.config.loss == "bce" and weights.sum() > 0:
+            learned.update_heads(self.method.embed(batch)[rows], models, values, weights, steps=self.head_steps,
+                                 shrinkage=self.head_shrinkage)
         probs = self.method._probs(batch)
         table = self.method.taxonomy_router_.suitability
         names = self.method.model_names_

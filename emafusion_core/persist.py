@@ -57,6 +57,8 @@ def save_method(method, folder: str | Path, fit: dict | None = None) -> Path:
     arrays["unit_cost"] = np.asarray(method.unit_cost_, float)
     for name, tensor in method.learned_.net.state_dict().items():
         arrays[f"net.{name}"] = tensor.detach().cpu().numpy()
+    for name, tensor in zip(("weight", "bias"), getattr(method.learned_, "prior_heads_", ())):
+        arrays[f"prior_heads.{name}"] = tensor.detach().cpu().numpy()  # what online updates are pulled toward
     ver = method.verifier_
     for j, clf in ver._clfs.items():
         _lr_arrays(clf, f"verifier.{j}", arrays)
@@ -150,6 +152,8 @@ def load_method(folder: str | Path, encoder=None):
     net = ScoreNet(ln["dim"] + ln["extra_dim"], len(method.model_names_), config.hidden, config.dropout)
     net.load_state_dict({k[len("net."):]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")})
     learned.net = net.eval()
+    if "prior_heads.weight" in arrays:
+        learned.prior_heads_ = [torch.from_numpy(arrays[f"prior_heads.{n}"]) for n in ("weight", "bias")]
     method.learned_ = learned
     vm = m["verifier"]
     ver = LearnedVerifier(query_bits=int(np.log2(vm["query_features"])), answer_bits=int(np.log2(vm["answer_features"])),

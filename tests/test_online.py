@@ -46,6 +46,24 @@ def test_updates_come_from_verdicts_and_change_the_table(fitted):
     after = _table(loop.method)
     assert loop.log.verdicts > 0 and loop.log.pseudo_observations > 0
     assert any(not np.array_equal(before[a][1], after[a][1]) for a in before)
+    test = sets["test"]
+    moved = loop.method.learned_.predict_from_embeddings(test.view.embeddings)
+    fitted_pred = fitted[0].learned_.predict_from_embeddings(test.view.embeddings)
+    assert not np.allclose(moved, fitted_pred), "the learned router's heads should learn from the verdicts"
+
+
+def test_head_updates_are_pulled_toward_the_fitted_heads(fitted):
+    import copy
+
+    method, sets, _ = fitted
+    x = sets["test"].view.embeddings[:40]
+    prior = method.learned_.predict_from_embeddings(x)
+    shift = {}
+    for shrinkage in (0.0, 100.0):
+        learned = copy.deepcopy(method.learned_)
+        learned.update_heads(x, np.zeros(40, int), np.ones(40), np.ones(40), steps=20, lr=0.5, shrinkage=shrinkage)
+        shift[shrinkage] = np.abs(learned.predict_from_embeddings(x)[:, 0] - prior[:, 0]).mean()
+    assert shift[100.0] < 0.2 * shift[0.0]
 
 
 def test_updates_never_read_scores(fitted):
