@@ -417,10 +417,12 @@ class EMAFusion:
 
     # ---- calibration ---------------------------------------------------------------------------------------------
     def calibrate(self, calibrate, router: str = "hybrid", cascade: bool = True, budgets=None, n_budgets: int = 25,
-                  panel_size: int | None = None, rule: str = "mean") -> list[OperatingPoint]:
+                  panel_size: int | None = None, rule: str = "mean",
+                  panels: Sequence[tuple[str, ...]] | None = None) -> list[OperatingPoint]:
         """One sweep over the knobs on a calibrate TrainingSet (its labels grade each setting); the panel is
-        chosen by calibrate AIQ, then per budget the knob with the best calibrate accuracy within it."""
-        variant = Variant(self, router, cascade, panel_size, rule, executor=calibrate.executor)
+        chosen by calibrate AIQ (among `panels`, default all), then per budget the knob with the best calibrate
+        accuracy within it."""
+        variant = Variant(self, router, cascade, panel_size, rule, executor=calibrate.executor, panels=panels)
         mean_cost = calibrate.mean_cost
         c_range = (float(mean_cost.min()), float(mean_cost.max()))
         budgets = default_budgets(*c_range, n_budgets) if budgets is None else np.atleast_1d(budgets)

@@ -295,3 +295,44 @@ def operating_point(frontier_table: pd.DataFrame, point, singles: pd.DataFrame, 
     ax_cost.set_title("cost breakdown", fontsize=10)
     ax_cost.tick_params(axis="x", labelsize=8)
     return fig
+
+
+_ARM_STYLE = {"frozen": ("#444444", "-"), "verdicts": ("#d62728", "-"), "ceiling (true scores)": ("#2ca02c", "--"),
+              "all of fit labelled": ("#1f77b4", ":")}
+
+
+def self_optimising_curves(rows: pd.DataFrame, suite: str, metric: str = "aiq") -> plt.Figure:
+    """Test `metric` minus the frozen system's, paired by seed, against streamed queries: one panel per labelled
+    share of fit, one line per arm (mean over seeds, band: 95% t-interval over seeds)."""
+    from scipy import stats
+
+    if "stream" not in rows:
+        rows = rows.assign(stream="random")
+    panels = sorted(rows[["stream", "label_share"]].drop_duplicates().itertuples(index=False, name=None),
+                    key=lambda p: (p[0] != "random", p[1]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels) + 2.4, 3.8), sharey=True, squeeze=False,
+                             layout="constrained")
+    wide = rows.pivot_table(index=["stream", "label_share", "seed", "seen"], columns="arm", values=metric)
+    for ax, (stream, share) in zip(axes[0], panels):
+        part = wide.loc[(stream, share)]
+        ax.axhline(0, color=_ARM_STYLE["frozen"][0], lw=1.2, label="frozen (fitted on the slice)")
+        for arm, (colour, ls) in _ARM_STYLE.items():
+            if arm == "frozen" or arm not in part:
+                continue
+            diff = (part[arm] - part["frozen"]).groupby(level="seen")
+            mean, sd, n = diff.mean(), diff.std(ddof=1), diff.count()
+            half = (stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n)).fillna(0)
+            ax.plot(mean.index, mean.to_numpy(), color=colour, ls=ls, lw=1.8, marker="o", ms=3, label=arm)
+            ax.fill_between(mean.index, (mean - half).to_numpy(), (mean + half).to_numpy(), color=colour,
+                            alpha=0.15, lw=0)
+        ax.set_title(f"fitted on {share:.0%} of fit (labelled)"
+                     + ("" if stream == "random" else "\nstream in blocks (drift)"), fontsize=10)
+        ax.set_xlabel("unlabelled fit queries streamed")
+        ax.grid(alpha=0.3)
+    name = metric.upper() if metric == "aiq" else metric
+    axes[0][0].set_ylabel(f"test {name} minus frozen (same seed)")
+    axes[0][-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False,
+                       title="mean over seeds (band: 95% CI)", title_fontsize=8)
+    fig.suptitle(f"{suite}: self-optimising from judge verdicts (no labels) against frozen and the labelled ceiling",
+                 fontsize=11)
+    return fig

@@ -4,6 +4,7 @@ reported on test like every baseline. Nothing here decides anything: it adapts t
 """
 from __future__ import annotations
 
+from .. import fit_cache
 from ..method import ROUTERS, EMAFusion, OperatingPoint, Variant
 from .baselines.base import Policy, PolicyUnavailable
 from .context import FitData, SplitView
@@ -19,7 +20,8 @@ def fitted_method(data: FitData, families: dict[str, str] | None = None) -> EMAF
 
     def compute():
         data.families = families
-        return EMAFusion(require_taxonomy=False).fit(data)
+        method, cache = EMAFusion(require_taxonomy=False), fit_cache.from_environment()
+        return cache.fitted(method, data) if cache is not None else method.fit(data)
 
     return data.view.cached(("emafusion", tuple(sorted(families.items()))), compute)
 

@@ -36,9 +36,10 @@ def seed_judge_reports(harness, seeds) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
     reports, pairs, reliability = [], [], []
     for seed in seeds:
         views = harness.views(seed)
-        method = fitted_method(harness.fit_data(views["fit"]))
-        test = views["test"]
-        table = verdict_table(method, test, harness.scorer.scores(test.query_ids))
+        with harness.limits():
+            method = fitted_method(harness.fit_data(views["fit"]))
+            test = views["test"]
+            table = verdict_table(method, test, harness.scorer.scores(test.query_ids))
         report, agreement = judge_report(table)
         reports.append(report.assign(seed=seed))
         pairs.append(agreement.assign(seed=seed))
