@@ -17,7 +17,7 @@ import yaml
 
 import emafusion_core  # noqa: F401 - offline environment before litellm
 from emafusion_core.cli import main
-from emafusion_core.collect import Scorer, collect, load_queries, write_collected
+from emafusion_core.collect import Scorer, collect, load_queries
 from emafusion_core.config import parse_config
 from emafusion_core.features import HashingEncoder
 from emafusion_core.llm.local_server import local_llama_server
