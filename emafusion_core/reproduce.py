@@ -29,6 +29,7 @@ SELF_OPTIMISING_SUITES = ("mmlupro", "zeroeval", "routerbench")
 # three seeds), which bounds the largest loop of make reproduce.
 RUNS: list[tuple[str, dict]] = [
     ("02_comparison", {"suites": list(SUITES)}),
+    ("06_live_demo", {}),  # 4-5 minutes of local-LLM calls (its collect section): started early
     *[(stem, {"suite_name": s, **({"ood_seeds": [0]} if (stem, s) == ("03_router_accuracy", "mmlupro") else {})})
       for s in ("mmlupro", "routellm", "zeroeval", "routerbench") for stem in ("04_judges", "03_router_accuracy")],
     # suites whose judges can read answers and whose fit queries carry taxonomy labels (routellm: 91% of its
@@ -36,7 +37,6 @@ RUNS: list[tuple[str, dict]] = [
     *[("07_self_optimising", {"suite_name": s}) for s in SELF_OPTIMISING_SUITES],
     ("01_models_table", {"suites": list(SUITES)}),
     *[("05_budget_explorer", {"suite_name": s}) for s in SUITES],
-    ("06_live_demo", {}),
 ]
 # --quick (the tests): smaller parameters and fewer runs, every notebook at least once (names must exist in
 # the notebook's parameters cell).
