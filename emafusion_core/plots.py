@@ -335,4 +335,41 @@ def self_optimising_curves(rows: pd.DataFrame, suite: str, metric: str = "aiq") 
                        title="mean over seeds (band: 95% CI)", title_fontsize=8)
     fig.suptitle(f"{suite}: self-optimising from judge verdicts (no labels) against frozen and the labelled ceiling",
                  fontsize=11)
+
+
+def judges_quality(report: pd.DataFrame, aucs: pd.DataFrame, suite: str) -> plt.Figure:
+    """Each judge's accuracy and ECE (left) beside its ROC AUC per benchmark (right), means over seeds, from
+    judge_diagnostics.seed_judge_reports (report rows of single judges only; the panel-rule rows are left out)."""
+    judges = [j for j in dict.fromkeys(report["judge"]) if not str(j).startswith("panel (")]
+    by = report[report["judge"].isin(judges)].groupby("judge", sort=False)[["accuracy", "ece"]].mean().loc[judges]
+    table = aucs.groupby(["benchmark", "judge"], sort=False)["auc"].mean().unstack("judge")
+    table = table.reindex(columns=judges)
+    order = ["*"] + sorted(b for b in table.index if b != "*")
+    table = table.loc[[b for b in order if b in table.index]]
+    colours = dict(zip(judges, sns.color_palette("tab10", max(len(judges), 1))))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.35 * max(len(judges), len(table)) * 2 + 1.8),
+                                      gridspec_kw={"width_ratios": [1, 1.6]})
+    y = np.arange(len(judges))
+    left.barh(y - 0.2, by["accuracy"].to_numpy(float), height=0.4, color="#4c72b0", label="accuracy")
+    left.barh(y + 0.2, by["ece"].to_numpy(float), height=0.4, color="#dd8452", label="ECE")
+    left.set_yticks(list(y), judges, fontsize=8)
+    left.invert_yaxis()
+    left.set_xlim(0, 1)
+    left.set_xlabel("accuracy (confidence >= 0.5 vs right) and ECE")
+    left.legend(fontsize=7, frameon=False, loc="lower right")
+    left.grid(alpha=0.3, axis="x")
+    width = 0.8 / max(len(judges), 1)
+    yb = np.arange(len(table))
+    for i, judge in enumerate(judges):
+        right.barh(yb - 0.4 + (i + 0.5) * width, np.nan_to_num(table[judge].to_numpy(float)), height=width,
+                   color=colours[judge], label=judge)
+    right.axvline(0.5, color="#555555", lw=0.8, ls="--")
+    right.set_yticks(list(yb), ["all" if b == "*" else b for b in table.index], fontsize=8)
+    right.invert_yaxis()
+    right.set_xlim(0.3, 1.0)
+    right.set_xlabel("ROC AUC per benchmark (0.5: no signal)")
+    _legend_outside(right)
+    right.grid(alpha=0.3, axis="x")
+    fig.suptitle(f"{suite}: judges on every recorded test answer (mean over seeds)", fontsize=11)
+    fig.tight_layout()
     return fig

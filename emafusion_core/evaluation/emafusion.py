@@ -30,9 +30,10 @@ class EMAFusionPolicy(Policy):
     """One variant: `router` in VARIANTS, with or without the judged cascade."""
 
     def __init__(self, router: str, cascade: bool, families: dict[str, str] | None = None,
-                 panel_size: int | None = None, rule: str = "mean"):
+                 panel_size: int | None = None, rule: str = "mean", by_category: str | None = None):
         """panel_size: fix the panel to the verifier plus (panel_size - 1) peers instead of choosing it on
-        calibrate; rule: how the panel's verdicts are combined (mean, majority, unanimity)."""
+        calibrate; rule: how the panel's verdicts are combined (mean, majority, unanimity); by_category: chains
+        per category (method.Variant; off by default: calibrate cross-validation showed no gain)."""
         if router not in VARIANTS:
             raise ValueError(f"router must be one of {VARIANTS}, got {router!r}")
         if rule not in ("mean", "majority", "unanimity"):
@@ -40,8 +41,10 @@ class EMAFusionPolicy(Policy):
         if panel_size is not None and not 1 <= panel_size <= 3:
             raise ValueError(f"panel_size must be 1, 2 or 3, got {panel_size}")
         self.router, self.cascade, self.families = router, cascade, families
-        self.panel_size, self.rule = panel_size, rule
+        self.panel_size, self.rule, self.by_category = panel_size, rule, by_category
         self.name = f"emafusion:{router}" + ("+cascade" if cascade else "")
+        if by_category:
+            self.name += f"[chains by {by_category}]"
         if panel_size is not None:
             self.name += f"[{panel_size} judge{'s' if panel_size > 1 else ''}, {rule}]"
         self.knob_name = "+".join({"taxonomy": ["tau_c"], "learned": ["lambda"],
@@ -54,7 +57,8 @@ class EMAFusionPolicy(Policy):
         reason = getattr(self.method, "taxonomy_unavailable_", None)
         if reason and self.router != "learned":
             raise PolicyUnavailable(f"it needs the taxonomy router, and {reason}")
-        self.variant = Variant(self.method, self.router, self.cascade, self.panel_size, self.rule)
+        self.variant = Variant(self.method, self.router, self.cascade, self.panel_size, self.rule,
+                               by_category=self.by_category)
         self._calibrate = calibrate
 
     def hypers(self) -> list:
@@ -62,6 +66,9 @@ class EMAFusionPolicy(Policy):
 
     def knobs(self, hyper) -> list[OperatingPoint]:
         return self.variant.knobs_for(self._calibrate, hyper)
+
+    def refine(self, view: SplitView, chosen, grade):
+        return self.variant.refine(view, chosen, grade)
 
     def describe(self, hyper) -> str:
         return " + ".join(hyper) if hyper else ""
