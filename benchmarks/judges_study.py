@@ -147,6 +147,7 @@ def main(argv=None) -> int:
                 "  + chains by type x complexity, no guard": dict(no_cascade=True, by_category="task_type/complexity",
                                                                   guard=(2, 0.0)),
                 "  + state verifier, fusion": dict(no_cascade=True, selects=("last", "support")),
+                "adaptive next step (cascade routing)": dict(no_cascade=True, next_step="adaptive"),
                 "state verifier only, fusion": dict(no_cascade=True, selects=("last", "support"),
                                                     panels=[p for p in method.panels() if p[0].startswith("state")]),
             }

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .calibration import Sweep, calibrate_budgets, choose_hyper, choose_per_group, default_budgets, frontier_prices
-from .cascade import SELECTS, State, run_cascade, thresholds
+from .cascade import SELECTS, State, run_adaptive, run_cascade, thresholds
 from .execution import Batch, stable_rng
 from .judges import LearnedVerifier, Panel, PeerAgreementJudge
 from .judges.state_verifier import StateVerifier
@@ -41,6 +41,8 @@ LAMBDAS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
 HYBRID_LAMBDAS = (0.0, 0.05, 0.2, 0.8)
 TAU_FAM = (0.5, 0.8, 0.95)
 TAU_J = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9)
+GAIN_PRICES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8)  # adaptive next step: quality a dearest-model call must gain
+NEXT_STEPS = ("chain", "adaptive")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,10 @@ class OperatingPoint:
     categories: str = "task_type"
     direct: tuple[str, ...] = ()
     k_by: tuple[tuple[str, int], ...] = ()
+    # 'chain': the candidates cheapest first, each accepted at tau_j; 'adaptive' (item 4): after each answer the
+    # next candidate (or stop) by expected quality gain net of gain_price x its normalised cost (run_adaptive)
+    next_step: str = "chain"
+    gain_price: float = 0.1
 
     def __post_init__(self):
         if self.router not in ROUTERS:
@@ -80,6 +86,8 @@ class OperatingPoint:
             raise ValueError("a cascade needs at least one judge in its panel")
         if self.select not in SELECTS:
             raise ValueError(f"select must be one of {SELECTS}, got {self.select!r}")
+        if self.next_step not in NEXT_STEPS:
+            raise ValueError(f"next_step must be one of {NEXT_STEPS}, got {self.next_step!r}")
         if not self.categories or any(a not in AXES for a in self.categories.split("/")):
             raise ValueError(f"categories must be taxonomy axes joined by '/', e.g. 'task_type/complexity', "
                              f"got {self.categories!r}")
@@ -89,7 +97,8 @@ class OperatingPoint:
     def dial(self) -> list[str]:
         """The knobs a budget moves for this router kind, in the order `values` gives them."""
         names = {"taxonomy": ["tau_c"], "learned": ["cost_weight"], "hybrid": ["tau_fam", "tau_c", "cost_weight"]}
-        return names[self.router] + (["tau_j"] if self.cascade else [])
+        last = "gain_price" if self.next_step == "adaptive" else "tau_j"
+        return names[self.router] + ([last] if self.cascade else [])
 
     def values(self) -> tuple:
         """The dial's values, e.g. (0.5, 0.3012, 0.0, 0.7) for hybrid + cascade (tau_j: its '*' default)."""
@@ -99,7 +108,8 @@ class OperatingPoint:
         """The same point with the dial set by hand (a budget explorer's sliders)."""
         values = tuple(values)
         if self.cascade and len(values) == len(self.dial()) - 1:  # no tau_j: the router alone (a cascade grid
-            return replace(self, cascade=False, panel=(), tau_j=(("*", 0.7),), select="last").with_values(values)
+            return replace(self, cascade=False, panel=(), tau_j=(("*", 0.7),), select="last",
+                           next_step="chain").with_values(values)
         if len(values) != len(self.dial()):
             raise ValueError(f"expected {len(self.dial())} values for {self.dial()}, got {values}")
         changes = {k: float(v) for k, v in zip(self.dial(), values) if k != "tau_j"}
@@ -302,13 +312,20 @@ class EMAFusion:
         return sorted(set(np.round(qs, 4).tolist()))
 
     def grid(self, router: str, cascade: bool, panel: tuple[str, ...], batch: Batch,
-             rule: str = "mean", selects: Sequence[str] = ("last",), no_cascade: bool = False) -> list[OperatingPoint]:
+             rule: str = "mean", selects: Sequence[str] = ("last",), no_cascade: bool = False,
+             next_step: str = "chain") -> list[OperatingPoint]:
         """The knob grid of one variant and panel; selects: answer selections swept (cascade only); no_cascade:
-        a cascade grid also holds the router-alone points ('never worse than its router')."""
+        a cascade grid also holds the router-alone points ('never worse than its router'); next_step 'adaptive':
+        gain_price is swept instead of tau_j (answer selection is its own: the best-judged run answer)."""
         tau_c = self.tau_c_grid(batch) if router != "learned" else [0.7]
         route_knobs = {"taxonomy": [(0.0, t, 0.0) for t in tau_c],
                        "learned": [(0.0, 0.7, lam) for lam in LAMBDAS],
                        "hybrid": list(product(TAU_FAM, tau_c, HYBRID_LAMBDAS))}[router]
+        if cascade and next_step == "adaptive":
+            points = [OperatingPoint(router, float(tc), float(tf), float(lam), self.k, True, tuple(panel), rule,
+                                     next_step="adaptive", gain_price=float(g))
+                      for (tf, tc, lam), g in product(route_knobs, GAIN_PRICES)]
+            return points + (self.grid(router, False, (), batch, rule) if no_cascade else [])
         taus = TAU_J if cascade else (0.7,)
         points = [OperatingPoint(router, float(tc), float(tf), float(lam), self.k, cascade,
                                  tuple(panel) if cascade else (), rule, (("*", float(tj)),), select=sel)
@@ -438,6 +455,9 @@ class EMAFusion:
                       embeddings=self._embeddings(batch))
         if not point.cascade:
             decision = run_cascade(state, primary[:, None], None, np.zeros((len(batch), 1)))
+        elif point.next_step == "adaptive":
+            decision = run_adaptive(state, cands, self.panel(point.panel, point.rule, judges), point.gain_price,
+                                    self.unit_cost_)
         else:
             tau_j = dict(point.tau_j)
             types = self._categories(batch, point.categories) if point.by_category else None
@@ -475,7 +495,8 @@ class Variant:
 
     def __init__(self, method: EMAFusion, router: str, cascade: bool, panel_size: int | None = None,
                  rule: str = "mean", executor=None, selects: Sequence[str] = ("last",), no_cascade: bool | None = None,
-                 panels: Sequence[tuple[str, ...]] | None = None, by_category: str | None = None):
+                 panels: Sequence[tuple[str, ...]] | None = None, by_category: str | None = None,
+                 next_step: str = "chain"):
         """executor: where answers come from (default: the batch's own, as a replay split view has); selects,
         no_cascade: see EMAFusion.grid (no_cascade None: on for a cascade choosing its panel, so calibrate can
         choose the router alone at any budget; off for a fixed panel, whose numbers are that panel's); selects:
@@ -485,6 +506,9 @@ class Variant:
         setting of the calibrate sweep gets a sibling whose categories may take their own tau_j, skip the cascade
         or drop cheap models (see `refined_knobs`)."""
         self.by_category = by_category
+        if next_step not in NEXT_STEPS:
+            raise ValueError(f"next_step must be one of {NEXT_STEPS}, got {next_step!r}")
+        self.next_step = next_step  # 'adaptive': the cascade-routing variant (item 4)
         if no_cascade is None:
             no_cascade = cascade and panel_size is None
         self.selects, self.no_cascade, self._panels = tuple(selects), no_cascade, panels
@@ -509,7 +533,7 @@ class Variant:
         key = (batch, tuple(hyper))
         if key not in self._grids:
             self._grids[key] = self.method.grid(self.router, self.cascade, tuple(hyper), batch, self.rule,
-                                                self.selects, self.no_cascade)
+                                                self.selects, self.no_cascade, self.next_step)
         return self._grids[key]
 
     def decide(self, batch: Batch, hyper, knob: OperatingPoint) -> Decision:
@@ -521,7 +545,8 @@ class Variant:
     # ---- chains per category (issue 13 item 3) ----------------------------------------------------------------
     def refine(self, batch: Batch, chosen: Sweep, grade) -> Sweep:
         """The chosen calibrate sweep plus the per-category siblings of its frontier settings (by_category on)."""
-        if not self.by_category or not self.cascade or getattr(self.method, "taxonomy_router_", None) is None:
+        if (not self.by_category or not self.cascade or self.next_step != "chain"
+                or getattr(self.method, "taxonomy_router_", None) is None):
             return chosen
         extra = self.refined_knobs(batch, chosen.hyper, chosen.knobs, chosen.outcomes, grade)
         if not extra:

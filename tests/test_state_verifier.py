@@ -146,3 +146,34 @@ def test_calibration_with_chains_by_category_round_trips(routerbench, routerbenc
         np.testing.assert_allclose(o.cost[plain], outcomes[base].cost[plain])
     points = method.calibrate(cal, router="learned", n_budgets=4, by_category="task_type")
     assert len(points) == 4
+
+
+class _Judge:
+    """A panel judge with fixed confidences per model (reads nothing)."""
+
+    name = "fixed"
+
+    def __init__(self, conf):
+        self.conf = conf
+
+    def judge_rows(self, state, rows, models):
+        return np.array([self.conf[int(j)] for j in models], float)
+
+
+def test_adaptive_next_step_stops_when_no_model_gains_enough():
+    from emafusion_core.cascade import run_adaptive
+    from emafusion_core.judges.panel import Panel
+
+    texts = {"a": ["A", "A"], "b": ["B", "B"], "c": ["C", "C"]}
+    predicted = [[0.5, 0.6, 0.9], [0.5, 0.6, 0.9]]
+    unit = np.array([1.0, 2.0, 10.0])
+    pool = np.array([[0, 1, 2], [0, 1, 2]])
+    # price 0: the best ex-ante model (c, 0.9) first; nothing predicted above its judged 0.95 -> stop
+    s = _state(texts, predicted)
+    d = run_adaptive(s, pool, Panel([_Judge({0: 0.3, 1: 0.4, 2: 0.95})]), 0.0, unit)
+    assert d.final.tolist() == [2, 2] and d.ran.sum(1).tolist() == [1, 1]
+    # a high price: the cheap a first (0.5 - 0.1 x 1 beats 0.9 - 1.0); judged 0.3, b would gain 0.3 for 0.2 ->
+    # run b (0.4); c gains 0.5 for 1.0 -> stop; the best-judged run answer (b) is returned
+    s = _state(texts, predicted)
+    d = run_adaptive(s, pool, Panel([_Judge({0: 0.3, 1: 0.4, 2: 0.95})]), 1.0, unit)
+    assert d.final.tolist() == [1, 1] and d.ran[0].tolist() == [True, True, False]

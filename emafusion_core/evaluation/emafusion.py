@@ -30,10 +30,12 @@ class EMAFusionPolicy(Policy):
     """One variant: `router` in VARIANTS, with or without the judged cascade."""
 
     def __init__(self, router: str, cascade: bool, families: dict[str, str] | None = None,
-                 panel_size: int | None = None, rule: str = "mean", by_category: str | None = None):
+                 panel_size: int | None = None, rule: str = "mean", by_category: str | None = None,
+                 next_step: str = "chain"):
         """panel_size: fix the panel to the verifier plus (panel_size - 1) peers instead of choosing it on
         calibrate; rule: how the panel's verdicts are combined (mean, majority, unanimity); by_category: chains
-        per category (method.Variant; off by default: calibrate cross-validation showed no gain)."""
+        per category (method.Variant; off by default: calibrate cross-validation showed no gain); next_step
+        'adaptive': the cascade-routing variant (choose the next model or stop by expected gain per cost)."""
         if router not in VARIANTS:
             raise ValueError(f"router must be one of {VARIANTS}, got {router!r}")
         if rule not in ("mean", "majority", "unanimity"):
@@ -45,10 +47,14 @@ class EMAFusionPolicy(Policy):
         self.name = f"emafusion:{router}" + ("+cascade" if cascade else "")
         if by_category:
             self.name += f"[chains by {by_category}]"
+        self.next_step = next_step
+        if next_step != "chain":
+            self.name = self.name.replace("+cascade", f"+{next_step}")
         if panel_size is not None:
             self.name += f"[{panel_size} judge{'s' if panel_size > 1 else ''}, {rule}]"
         self.knob_name = "+".join({"taxonomy": ["tau_c"], "learned": ["lambda"],
-                                   "hybrid": ["tau_fam", "tau_c", "lambda"]}[router] + (["tau_j"] if cascade else []))
+                                   "hybrid": ["tau_fam", "tau_c", "lambda"]}[router]
+                                  + ([("gain_price" if next_step == "adaptive" else "tau_j")] if cascade else []))
         self.method: EMAFusion | None = None
         self.variant: Variant | None = None
 
@@ -58,7 +64,7 @@ class EMAFusionPolicy(Policy):
         if reason and self.router != "learned":
             raise PolicyUnavailable(f"it needs the taxonomy router, and {reason}")
         self.variant = Variant(self.method, self.router, self.cascade, self.panel_size, self.rule,
-                               by_category=self.by_category)
+                               by_category=self.by_category, next_step=self.next_step)
         self._calibrate = calibrate
 
     def hypers(self) -> list:
