@@ -188,10 +188,12 @@ def fit_texts(training) -> np.ndarray:
 
 
 def out_of_fold_predictions(training, x: np.ndarray, encoder, unit_cost, k: int, validation_share: float,
-                            n_folds: int) -> np.ndarray:
+                            n_folds: int, max_epochs: int | None = None) -> np.ndarray:
     """(n, m) each fit query's predicted correctness from a learned router fitted on the other folds of fit
     (early stopping on a seeded share of those folds): what the state verifier trains on, so its training inputs
-    look like the predictions it meets on unseen queries."""
+    look like the predictions it meets on unseen queries. max_epochs: a cap on each fold router's epochs (None:
+    early stopping alone). Capping at the epoch the method's own router stopped at makes this 3-4x cheaper but
+    cost zeroeval 0.007 calibrate AIQ (verifier AUC 0.924 -> 0.917): not the default."""
     scores = np.asarray(training.scores, float)
     n = len(x)
     rng = stable_rng(training.suite, training.seed, training.split, "state-verifier-folds")
@@ -201,25 +203,28 @@ def out_of_fold_predictions(training, x: np.ndarray, encoder, unit_cost, k: int,
         train = np.flatnonzero(fold != f)
         val = np.zeros(len(train), bool)
         val[rng.permutation(len(train))[: max(1, int(validation_share * len(train)))]] = True
-        router = LearnedRouter(encoder, list(training.model_names), unit_cost, k=k, seed=training.seed + 1000 * (f + 1))
+        extra = {} if max_epochs is None else {"max_epochs": int(max_epochs)}
+        router = LearnedRouter(encoder, list(training.model_names), unit_cost, k=k, seed=training.seed + 1000 * (f + 1),
+                               **extra)
         router.fit_embeddings(x[train[~val]], scores[train[~val]], x[train[val]], scores[train[val]])
         out[fold == f] = router.predict_from_embeddings(x[fold == f])
     return out
 
 
 def fit_state_verifier(training, x: np.ndarray, encoder, unit_cost, k: int, validation_share: float,
-                       n_folds: int = 3, drop: Sequence[str] = ()) -> StateVerifier:
+                       n_folds: int = 3, drop: Sequence[str] = (), max_epochs: int | None = None) -> StateVerifier:
     """The state-aware verifier of a training set, cross-fitted (see out_of_fold_predictions); drop: feature
-    groups left out (ablations)."""
+    groups left out (ablations); max_epochs: the fold routers' epoch cap."""
     def compute():
-        oof = training.view.cached(("out-of-fold-predicted", tuple(training.model_names), n_folds), lambda:
-                                   out_of_fold_predictions(training, x, encoder, unit_cost, k, validation_share,
-                                                           n_folds))
+        oof = training.view.cached(("out-of-fold-predicted", tuple(training.model_names), n_folds, max_epochs),
+                                   lambda: out_of_fold_predictions(training, x, encoder, unit_cost, k,
+                                                                   validation_share, n_folds, max_epochs))
         formats = [q.answer_format for q in training.view.queries]
         return StateVerifier(drop=drop).fit(training.model_names, x, formats, fit_texts(training), oof, training.scores,
                                    np.asarray(unit_cost, float), seed=training.seed)
 
-    return training.view.cached(("state-verifier", tuple(training.model_names), n_folds, tuple(drop)), compute)
+    return training.view.cached(("state-verifier", tuple(training.model_names), n_folds, tuple(drop), max_epochs),
+                                compute)
 
 
 def choose_peers(model_names: list[str], families: dict[str, str], accuracy: np.ndarray, unit_cost: np.ndarray,
