@@ -1,6 +1,7 @@
 """Judges study (issue 13): the state-aware verifier and the cascade options, on fit and calibrate only.
 
     PYTHONPATH=. python benchmarks/judges_study.py [--suites routerbench zeroeval mmlupro] [--seed 0] [--ablation]
+        [--options LABEL ...]
 
 Never reads a test split: per suite and seed it fits EMAFusion on fit and measures on calibrate only.
 - Verifier AUC per benchmark, old (hashed-words verifier) vs new (state verifier), on the answers a cheapest-first
@@ -9,7 +10,10 @@ Never reads a test split: per suite and seed it fits EMAFusion on fit and measur
 - AIQ of hybrid+cascade and accuracy at <= 50% of the best single model's cost, per set of options, by 2-fold
   cross-validation inside calibrate (choose the panel and the per-budget knob on one half, measure on the other,
   both ways, averaged), so the numbers are not the in-sample maxima calibration picks; accuracy also at <= 25%.
-- Chains per category (Variant(by_category=...)): the per-category choices are made on the choosing half only.
+- Chains per category (Variant(by_category=...)): the per-category choices are made on the choosing half only;
+  "no guard" drops the shrinkage (any category of 2+ queries may move on any gain).
+- Adaptive next step (Variant(next_step="adaptive")): cascade routing, gain_price swept instead of tau_j.
+- --options picks options by label, e.g. --options "new default" adaptive.
 """
 from __future__ import annotations
 
