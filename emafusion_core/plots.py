@@ -335,6 +335,7 @@ def self_optimising_curves(rows: pd.DataFrame, suite: str, metric: str = "aiq") 
                        title="mean over seeds (band: 95% CI)", title_fontsize=8)
     fig.suptitle(f"{suite}: self-optimising from judge verdicts (no labels) against frozen and the labelled ceiling",
                  fontsize=11)
+    return fig
 
 
 def judges_quality(report: pd.DataFrame, aucs: pd.DataFrame, suite: str) -> plt.Figure:

@@ -161,3 +161,19 @@ def test_shares_parameters_are_fractions():
     for bad in ([0], [1.5], ["x"], [True], []):
         with pytest.raises(params.ParameterError, match="label_shares"):
             params.shares(bad, "label_shares")
+
+
+def test_the_figure_has_one_panel_per_stream_and_share():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from emafusion_core.plots import self_optimising_curves
+
+    rows = pd.DataFrame([dict(suite="s", stream=stream, label_share=share, seed=seed, arm=arm, seen=seen, aiq=0.5)
+                         for stream, share in (("random", 0.05), ("random", 0.1), ("blocks", 0.1))
+                         for seed in (0, 1) for seen in (0, 100)
+                         for arm in ("frozen", "verdicts", "ceiling (true scores)", "all of fit labelled")])
+    fig = self_optimising_curves(rows, "s")
+    assert len(fig.axes) == 3 and "drift" in fig.axes[2].get_title()
