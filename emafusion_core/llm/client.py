@@ -381,10 +381,9 @@ class LLMClient:
                     cost = exc.cost_usd = hold.usd
                 raise
             finally:
-                overshoot = self.budget.overshoot_usd
-                self.budget.settle(hold, cost)
+                overshoot = self.budget.settle(hold, cost)
                 self.stats.usd += cost
-                if self.budget.overshoot_usd > overshoot:
+                if overshoot > 0:
                     log.warning("%s reported usage costing $%.6f, over the $%.6f reserved for its worst case "
                                 "(key %s): the budget was charged the reservation and the excess counted as "
                                 "overshoot", request.model, cost, hold.usd, key)
