@@ -115,6 +115,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .server import create_app
+    from .server.app import warm_up
 
     from .ledgers import describe
 
@@ -147,6 +148,7 @@ def _serve(args: argparse.Namespace) -> int:
           f"(models: emafusion, emafusion-budget-<usd>; budget: {config.budget_usd} USD, {describe(config)}; "
           f"{args.workers} worker(s))", file=sys.stderr)
     if args.workers == 1:
+        warm_up(system)
         uvicorn.run(create_app(system, None), host=args.host, port=args.port, log_level=args.log_level)
     else:
         uvicorn.run("emafusion_core.server.app:app_from_environment", factory=True, workers=args.workers,

@@ -39,13 +39,13 @@ def get_json(url: str, timeout: float = 10) -> dict:
 
 
 def post_json(url: str, body: dict, timeout: float = 60) -> tuple[int, dict, dict]:
-    """(status, body, headers) of a POST, errors included."""
+    """(status, body, headers with lower-case names) of a POST, errors included."""
     request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as r:
-            return r.status, json.loads(r.read()), dict(r.headers)
+            return r.status, json.loads(r.read()), {k.lower(): v for k, v in r.headers.items()}
     except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}"), dict(e.headers)
+        return e.code, json.loads(e.read() or b"{}"), {k.lower(): v for k, v in e.headers.items()}
 
 
 class Stub:

@@ -102,4 +102,15 @@ def app_from_environment() -> FastAPI:
     and the config's budget ledger, so they share one cap."""
     from ..config import load_config
 
-    return create_app(EMAFusionSystem.build(load_config(os.environ[CONFIG_ENV])), None)
+    system = EMAFusionSystem.build(load_config(os.environ[CONFIG_ENV]))
+    warm_up(system)
+    return create_app(system, None)
+
+
+def warm_up(system: EMAFusionSystem) -> None:
+    """Route one text and import litellm before serving: loading the encoder and litellm takes seconds, which
+    a first request's deadline would otherwise pay. Routing calls no model unless the slow classifier is
+    configured (and then it is paid for)."""
+    from ..llm._litellm import litellm  # noqa: F401
+
+    system.route("warm up")
