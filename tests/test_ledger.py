@@ -155,3 +155,32 @@ def test_budget_commands_refuse_an_unreachable_redis_in_one_line(tmp_path, capsy
     assert main(["budget", "show", "--config", str(config_path)]) == 2
     err = capsys.readouterr().err
     assert "ledger.url: cannot reach Redis" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_config_with_a_redis_ledger_shares_one_cap_between_replicas(tmp_path):
+    with redis_server(tmp_path) as url:
+        doc = {"models": [{"name": "a", "litellm_model": "openai/x", "stands_for": "m"}], "budget_usd": 1.0,
+               "ledger": {"backend": "redis", "url": url, "name": "shared"}}
+        one, two = (Budget(1.0, ledger=open_ledger(parse_config({**doc, "cache_dir": str(tmp_path / c)})))
+                    for c in ("replica-1", "replica-2"))  # two machines: two caches, one ledger
+        assert one.ledger.backend == "redis" and one.ledger.lease_s == 900
+        hold = one.reserve(0.7)
+        with pytest.raises(BudgetExceeded) as refused:
+            two.reserve(0.5)
+        assert refused.value.transient
+        one.settle(hold, 0.6)
+        assert two.spent_usd == pytest.approx(0.6) and two.remaining_usd == pytest.approx(0.4)
+
+
+def test_a_missing_redis_server_fails_under_ci_and_skips_elsewhere(tmp_path, monkeypatch):
+    import serve_support
+
+    monkeypatch.setattr(serve_support, "redis_server_path", lambda: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="redis-server is missing"):
+        with redis_server(tmp_path):
+            pass
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception):
+        with redis_server(tmp_path):
+            pass
