@@ -184,3 +184,17 @@ def test_a_missing_redis_server_fails_under_ci_and_skips_elsewhere(tmp_path, mon
     with pytest.raises(pytest.skip.Exception):
         with redis_server(tmp_path):
             pass
+
+
+def test_a_request_chain_settles_its_parents_even_when_a_parents_lease_ran_out():
+    from emafusion_core.llm import ChainedBudget
+
+    clock = Clock()
+    server = Budget(1.0, scope="server", ledger=Ledger(MemoryStore(), lease_s=10, clock=clock))
+    other = Budget(1.0, scope="run")
+    request = ChainedBudget(None, [server, other])
+    hold = request.reserve(0.3)
+    clock.now += 11  # the server's lease ran out: charged the worst case there
+    request.settle(hold, 0.1)
+    assert server.spent_usd == pytest.approx(0.3) and other.spent_usd == pytest.approx(0.1)
+    assert request.spent_usd == pytest.approx(0.1) and other.reserved_usd == 0.0

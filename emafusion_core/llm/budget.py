@@ -106,7 +106,7 @@ class Budget:
 
     def _settle_own(self, hold: Hold, actual_usd: float) -> float | None:
         """Settle the hold here: the overshoot counted, or None if it was already settled (by this or another
-        thread; or charged in full by the ledger when its lease ran out)."""
+        thread). A hold the ledger already charged in full (its lease ran out) counts no overshoot."""
         if not actual_usd >= 0:  # NaN or negative: the worst case is what we know
             actual_usd = hold.usd if hold.bounded else 0.0
         with self._lock:
@@ -115,9 +115,7 @@ class Budget:
             hold.settled = True
         charged = min(actual_usd, hold.usd) if hold.bounded else actual_usd
         overshoot = actual_usd - charged
-        if not self.ledger.settle(hold.id, hold.key, charged, overshoot):
-            return None
-        return overshoot
+        return overshoot if self.ledger.settle(hold.id, hold.key, charged, overshoot) else 0.0
 
     def __repr__(self) -> str:
         t = self.ledger.totals()
