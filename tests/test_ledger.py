@@ -198,3 +198,18 @@ def test_a_request_chain_settles_its_parents_even_when_a_parents_lease_ran_out()
     request.settle(hold, 0.1)
     assert server.spent_usd == pytest.approx(0.3) and other.spent_usd == pytest.approx(0.1)
     assert request.spent_usd == pytest.approx(0.1) and other.reserved_usd == 0.0
+
+
+def test_a_new_client_of_the_same_config_starts_from_what_was_spent(tmp_path):
+    """A restart: make_client opens the config's disk ledger, so the cap counts the earlier run's spending;
+    client.spent_usd stays what this client itself charged."""
+    from emafusion_core.system import make_client
+
+    config = parse_config({"models": [{"name": "a", "litellm_model": "openai/x", "stands_for": "m",
+                                       "price": {"input": 1, "output": 1}}],
+                           "budget_usd": 1.0, "cache_dir": str(tmp_path / "cache")})
+    first = make_client(config)
+    first.budget.settle(first.budget.reserve(0.25), 0.25)
+    again = make_client(config)
+    assert again.budget.spent_usd == pytest.approx(0.25) and again.budget.remaining_usd == pytest.approx(0.75)
+    assert again.spent_usd == 0.0 and again.budget.ledger.backend == "disk"
