@@ -80,6 +80,12 @@ def sweep(policy, batch, hyper, grade: Grade) -> Sweep:
 def choose_hyper(policy, batch, grade: Grade, c_range: tuple[float, float]) -> Sweep:
     """The hyper setting whose calibrate knob sweep has the best AIQ over c_range (first on ties); with a range
     too narrow for a cost axis, the one with the best calibrate accuracy."""
+    best = _choose_hyper(policy, batch, grade, c_range)
+    refine = getattr(policy, "refine", None)  # a policy may add settings built from the chosen sweep's outcomes
+    return refine(batch, best, grade) if refine is not None else best
+
+
+def _choose_hyper(policy, batch, grade: Grade, c_range: tuple[float, float]) -> Sweep:
     hypers = policy.hypers()
     if len(hypers) == 1:
         return sweep(policy, batch, hypers[0], grade)
@@ -103,3 +109,53 @@ def calibrate_budgets(cal: Sweep, budgets) -> pd.DataFrame:
     out.insert(0, "budget_usd", np.atleast_1d(budgets).astype(float))
     out["feasible"] = feasible
     return out
+
+
+MIN_GROUP = 30  # queries a category needs on calibrate before it may leave the global choice
+GROUP_MARGIN = 1.0  # standard errors by which a category's own choice must beat the global one
+
+
+def choose_per_group(accuracy: np.ndarray, cost: np.ndarray, groups, price: float, min_group: int = MIN_GROUP,
+                     margin: float = GROUP_MARGIN) -> dict:
+    """Per group of queries (e.g. a predicted task type), the option that maximises mean(accuracy - price * cost)
+    over the group's queries; accuracy, cost: (options, n) per-query outcomes, option 0 the global choice.
+
+    Guard against calibrate overfitting (shrinkage toward the global choice): a group keeps option 0 unless it
+    has >= min_group queries and the best option's paired gain over option 0 exceeds `margin` standard errors.
+    Returns {group: option index} for the groups that move (option != 0)."""
+    accuracy, cost = np.asarray(accuracy, float), np.asarray(cost, float)
+    groups = np.asarray(groups, object)
+    utility = accuracy - price * cost
+    out = {}
+    for g in dict.fromkeys(groups.tolist()):
+        sel = groups == g
+        n = int(sel.sum())
+        if n < max(min_group, 2) or len(utility) < 2:
+            continue
+        diff = utility[1:, sel] - utility[0, sel]
+        gain = diff.mean(1)
+        se = diff.std(1, ddof=1) / np.sqrt(n)
+        lower = gain - margin * se
+        best = int(np.argmax(lower))
+        if lower[best] > 0:
+            out[g] = best + 1
+    return out
+
+
+def frontier_prices(costs, accuracies, indices) -> dict:
+    """For the calibrate frontier points among `indices` (no other is cheaper and at least as accurate): the
+    accuracy one more USD/query buys around each, the mean slope to its frontier neighbours (>= 0)."""
+    costs, acc = np.asarray(costs, float), np.asarray(accuracies, float)
+    order = sorted(indices, key=lambda i: (costs[i], -acc[i]))
+    front = []
+    for i in order:
+        if not front or acc[i] > acc[front[-1]] + 1e-12:
+            front.append(i)
+    prices = {}
+    for pos, i in enumerate(front):
+        slopes = []
+        for other in (front[pos - 1] if pos else None, front[pos + 1] if pos + 1 < len(front) else None):
+            if other is not None and costs[other] != costs[i]:
+                slopes.append((acc[other] - acc[i]) / (costs[other] - costs[i]))
+        prices[i] = max(float(np.mean(slopes)), 0.0) if slopes else 0.0
+    return prices

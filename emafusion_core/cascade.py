@@ -232,3 +232,66 @@ def confidences_on(batch: Batch, executor, model_names: list[str], judge, model:
     rows = np.arange(len(batch))
     state.buy(rows, model)
     return judge.judge_rows(state, rows, np.full(len(batch), model))
+
+
+def run_adaptive(state: State, pool: np.ndarray, panel: Panel, price: float, unit_cost: np.ndarray,
+                 router_cost: np.ndarray | None = None) -> Decision:
+    """Adaptive next step (cascade routing in the sense of Dekoninck et al., ICML 2025): after each answer, run
+    next the pool model with the best expected quality gain net of its price, or stop.
+
+    pool: (n, k) each query's candidate models (-1 = none). A run answer's quality is the panel's confidence in
+    it (post hoc; where the panel abstains, the router's prediction); a model not yet run has the routers'
+    ex-ante predicted correctness (`state.predicted`). For query i with current best q, running model j gains
+    max(p_ij - q, 0) and costs price x its expected cost / the dearest pool model's; the best j runs when its net
+    gain is positive (the first step always runs one: the best net gain, as a router would pick). The answer
+    returned is the run answer with the highest quality (one paid model's reply). Every call is charged as in
+    run_cascade; nothing here reads a score."""
+    cand = np.asarray(pool, int)
+    n, k = cand.shape
+    if n and ((cand >= 0).sum(1) == 0).any():
+        raise ValueError("every query needs at least one candidate")
+    m = len(state.model_names)
+    pred = (np.full((n, m), 0.5) if state.predicted is None
+            else np.nan_to_num(np.asarray(state.predicted, float), nan=0.5))
+    unit = np.asarray(unit_cost, float)
+    scale = max(float(unit[cand[cand >= 0]].max()) if (cand >= 0).any() else 1.0, 1e-12)
+    rows_all = np.arange(n)
+    quality = np.full((n, m), -np.inf)  # post-hoc quality of run answers
+    done = np.zeros((n, k), bool) | (cand < 0)
+    active = np.ones(n, bool)
+    for step in range(k):
+        if not active.any():
+            break
+        q_now = np.where(np.isfinite(quality).any(1), quality.max(1), 0.0)
+        safe = np.maximum(cand, 0)
+        gain = np.maximum(pred[rows_all[:, None], safe] - q_now[:, None], 0.0) - price * unit[safe] / scale
+        if step == 0:
+            gain = pred[rows_all[:, None], safe] - price * unit[safe] / scale  # the first answer is bought anyway
+        gain = np.where(done, -np.inf, gain)
+        best = np.argmax(gain, axis=1)
+        go = active & np.isfinite(gain[rows_all, best]) & ((gain[rows_all, best] > 0) | (step == 0))
+        if not go.any():
+            break
+        pick = cand[rows_all, best]
+        for j in np.unique(pick[go]):
+            rows = rows_all[go & (pick == j)]
+            fresh = rows[~state.paid[rows, j]]
+            state.buy(fresh, int(j))
+            state.ran[fresh, j] = True
+            readable = rows[state.readable[rows, j] & ~state.failed[rows, j]]
+            q = np.full(len(readable), np.nan)
+            if len(readable):
+                q = panel.assess(state, readable, np.full(len(readable), int(j)))
+            quality[readable, j] = np.where(np.isnan(q), pred[readable, j], q)
+            dead = rows[~(state.readable[rows, j] & ~state.failed[rows, j])]
+            quality[dead, j] = np.where(state.failed[dead, j], -np.inf, -1.0)  # ran, nothing to read
+        done[rows_all[go], best[go]] = True
+        active &= go
+    final = np.argmax(np.where(state.ran, quality, -np.inf), axis=1)
+    none = ~np.isfinite(np.where(state.ran, quality, -np.inf).max(1))  # every run call failed
+    if none.any():
+        final[none] = np.array([np.flatnonzero(state.ran[i])[-1] for i in np.flatnonzero(none)], int)
+    return Decision(final=final, ran=state.ran.copy(), judge_calls=state.judge_calls.copy(),
+                    judge_cost=state.judge_cost.copy(),
+                    router_cost=np.zeros(n) if router_cost is None else np.asarray(router_cost, float),
+                    fallback=np.zeros(n, bool))

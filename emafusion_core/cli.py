@@ -1,4 +1,5 @@
-"""The `emafusion` command: `data check`, `reproduce`, `eval`, `route`, `ask`, `serve`, `budget show|reset`."""
+"""The `emafusion` command: `data check`, `collect`, `reproduce`, `eval`, `fit`, `route`, `ask`, `serve`,
+`budget show|reset`."""
 from __future__ import annotations
 
 import argparse
@@ -205,6 +206,41 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _collect(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .collect import QueriesFileError, SandboxUnavailable, Scorer, collect, load_queries, write_collected
+    from .collect.run import check_out
+    from .config import ConfigError
+    from .judges import LLMJudge
+    from .system import make_client
+
+    config = _load(args.config)
+    if config is None:
+        return 2
+    try:
+        check_out(args.out)
+        queries = load_queries(args.queries)
+        if args.judge is not None and args.judge not in [m.name for m in config.models]:
+            raise ConfigError(f"--judge: {args.judge!r} is not a model of the pool "
+                              f"({', '.join(m.name for m in config.models)})")
+        client = make_client(config, progress=True, reuse_failures=True, concurrency=args.concurrency)
+        judge = LLMJudge(client, args.judge) if args.judge else None
+        collected = collect(config, queries, client, Scorer(judge=judge), Path(args.out).name)
+    except (QueriesFileError, ConfigError, SandboxUnavailable, ValueError) as exc:
+        print(f"emafusion collect: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nemafusion collect: interrupted; every answer received so far is cached: rerun the same command "
+              "to resume (nothing is paid twice)", file=sys.stderr)
+        return 130
+    folder = write_collected(collected, args.out)
+    for line in collected.report():
+        print(line)
+    print(f"wrote {folder} (check it: emafusion data check {folder})")
+    return 0 if collected.complete else 1
+
+
 def _eval(args: argparse.Namespace) -> int:
     from .evaluation.__main__ import main as eval_main
 
@@ -224,6 +260,19 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", help="folder holding queries.*, outcomes.*, models.* (and optionally judgments.*), "
                                     "or the name of a suite folder under data/")
     check.set_defaults(func=_data_check)
+    col = sub.add_parser("collect", help="run every pool model on every query through the gateway, score the "
+                                          "answers, and write a suite (resumable from the cache)",
+                         description="Every model of the config's pool on every query of the queries file (CSV or "
+                                     "JSON Lines: query_id, prompt, scorer, reference, tests, optional benchmark, "
+                                     "category, question), scored per query, written as a suite folder. Exit 0 when "
+                                     "complete, 1 when failed calls remain that a rerun may cure (rerun to resume: "
+                                     "answers already paid for come from the cache), 2 on bad input, 130 on Ctrl-C.")
+    col.add_argument("--config", required=True, help="YAML configuration (the pool; budget_usd caps the run)")
+    col.add_argument("--queries", required=True, help="queries file (.csv or .jsonl)")
+    col.add_argument("--out", required=True, help="suite folder to write, e.g. data/mypool (its name is the suite's)")
+    col.add_argument("--judge", default=None, help="pool model that grades the queries whose scorer is 'judge'")
+    col.add_argument("--concurrency", type=int, default=4, help="calls in flight per model (default 4)")
+    col.set_defaults(func=_collect)
     rep = sub.add_parser("reproduce", help="run every notebook with papermill (same as `make reproduce`)")
     rep.add_argument("rest", nargs=argparse.REMAINDER, help="options passed on (--quick, --only NAME ...)")
     rep.set_defaults(func=_reproduce)

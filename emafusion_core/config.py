@@ -27,7 +27,9 @@ class ConfigError(ValueError):
 class ModelSpec:
     name: str  # what routes and answers call this model
     litellm_model: str  # e.g. "openai/gpt-4o-mini" or "openai/smollm2" with api_base
-    stands_for: str  # the model of the fitting suite whose recorded outcomes stand for this one
+    # the model of the fitting suite whose recorded outcomes stand for this one; None: the suite's model of this
+    # name (a suite collected for this pool with `emafusion collect`)
+    stands_for: str | None = None
     family: str = ""
     api_base: str | None = None
     api_key_env: str | None = None
@@ -35,6 +37,12 @@ class ModelSpec:
     price_out: float | None = None
     max_tokens: int = 512
     temperature: float = 0.0
+    system_prompt: str | None = None  # sent before every request: part of what this pool model is
+
+    @property
+    def suite_model(self) -> str:
+        """The fitting suite's model whose outcomes this pool model uses."""
+        return self.stands_for or self.name
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,7 @@ class Config:
     def fit_signature(self) -> dict:
         """What a fitted model depends on: a saved one is used only for a config with the same signature."""
         return {"suite": self.fit_suite, "seed": self.fit_seed, "k": self.router.k,
-                "pool": [[m.name, m.stands_for, m.family or m.name] for m in self.models]}
+                "pool": [[m.name, m.suite_model, m.family or m.name] for m in self.models]}
 
     def model(self, name: str) -> ModelSpec:
         return next(m for m in self.models if m.name == name)
@@ -121,13 +129,14 @@ class _Model(BaseModel):
     model_config = _STRICT
     name: _Text
     litellm_model: _Text
-    stands_for: _Text
+    stands_for: _Text | None = None
     family: str = ""
     api_base: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
     api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
     price: _Price | None = None
     max_tokens: Annotated[int, Field(ge=1)] = 512
     temperature: Annotated[float, Field(ge=0, le=2)] = 0.0
+    system_prompt: _Text | None = None
 
 
 class _Fit(BaseModel):
@@ -243,7 +252,7 @@ def parse_config(doc) -> Config:
     for i, name in enumerate(names):
         if name in names[:i]:
             raise ConfigError(f"models: duplicate name {name!r} (models[{names.index(name)}] and models[{i}])")
-    stands = [m.stands_for for m in f.models]
+    stands = [m.stands_for or m.name for m in f.models]
     for i, s in enumerate(stands):
         if s in stands[:i]:
             raise ConfigError(f"models[{i}].stands_for: {s!r} already stands for {names[stands.index(s)]!r}")
@@ -265,7 +274,7 @@ def parse_config(doc) -> Config:
         name=m.name, litellm_model=m.litellm_model, stands_for=m.stands_for, family=m.family, api_base=m.api_base,
         api_key_env=m.api_key_env, price_in=None if m.price is None else float(m.price.input),
         price_out=None if m.price is None else float(m.price.output), max_tokens=m.max_tokens,
-        temperature=float(m.temperature)) for m in f.models)
+        temperature=float(m.temperature), system_prompt=m.system_prompt) for m in f.models)
     r, c = f.router, f.cascade
     return Config(models, f.fit.suite, f.fit.seed,
                   RouterSpec(r.kind, float(r.tau_c), float(r.tau_fam), float(r.cost_weight), r.k),

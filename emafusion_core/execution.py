@@ -214,6 +214,15 @@ class ReplayExecutor:
         except ValueError:
             raise KeyError(f"no recorded outcome for model {model!r}") from None
 
+    def recorded_arrays(self, query_ids: Sequence[str], model_names: Sequence[str]) -> list[np.ndarray]:
+        """What is recorded for these queries and models (presence, cost, text, error kind): what a fit on
+        them can read, for a cache key (fit_cache.py)."""
+        r = self._row.loc[list(query_ids)].to_numpy()
+        c = [self._col(m) for m in model_names]
+        error = np.vectorize(lambda e: None if e is None else e.value, otypes=[object])(self._error[np.ix_(r, c)])
+        return [self._has[np.ix_(r, c)], self._cost[np.ix_(r, c)], self._text[np.ix_(r, c)], error,
+                *(v[np.ix_(r, c)] for _, v in sorted(self._tokens.items()))]
+
     def run_rows(self, batch: Batch, rows: np.ndarray, model: str) -> Column:
         j = self._col(model)
         r = self.rows_of(batch)[rows]

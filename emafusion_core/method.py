@@ -22,8 +22,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .calibration import calibrate_budgets, choose_hyper, default_budgets
-from .cascade import SELECTS, State, run_cascade, thresholds
+from .calibration import Sweep, calibrate_budgets, choose_hyper, choose_per_group, default_budgets, frontier_prices
+from .cascade import SELECTS, State, run_adaptive, run_cascade, thresholds
 from .execution import Batch, stable_rng
 from .judges import LearnedVerifier, Panel, PeerAgreementJudge
 from .judges.state_verifier import StateVerifier
@@ -41,6 +41,8 @@ LAMBDAS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
 HYBRID_LAMBDAS = (0.0, 0.05, 0.2, 0.8)
 TAU_FAM = (0.5, 0.8, 0.95)
 TAU_J = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9)
+GAIN_PRICES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8)  # adaptive next step: quality a dearest-model call must gain
+NEXT_STEPS = ("chain", "adaptive")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,17 @@ class OperatingPoint:
     tau_j: tuple[tuple[str, float], ...] = (("*", 0.7),)  # acceptance threshold per task type, '*' = default
     budget_usd: float | None = None  # the budget it was calibrated for (None: set by hand)
     select: str = "last"  # cascade stops: 'last' returns that answer, 'support' the best-supported paid answer
+    # chains per category (issue 13 item 3): the taxonomy axes whose predicted labels name a query's category
+    # ('task_type' or 'task_type/complexity'); tau_j keys other than '*' are such categories; `direct`: categories
+    # answered by the router's pick alone (no cascade); `k_by`: categories whose chain keeps only its last (dearest)
+    # k candidates, i.e. fewer cheap models before the strong one
+    categories: str = "task_type"
+    direct: tuple[str, ...] = ()
+    k_by: tuple[tuple[str, int], ...] = ()
+    # 'chain': the candidates cheapest first, each accepted at tau_j; 'adaptive' (item 4): after each answer the
+    # next candidate (or stop) by expected quality gain net of gain_price x its normalised cost (run_adaptive)
+    next_step: str = "chain"
+    gain_price: float = 0.1
 
     def __post_init__(self):
         if self.router not in ROUTERS:
@@ -73,11 +86,19 @@ class OperatingPoint:
             raise ValueError("a cascade needs at least one judge in its panel")
         if self.select not in SELECTS:
             raise ValueError(f"select must be one of {SELECTS}, got {self.select!r}")
+        if self.next_step not in NEXT_STEPS:
+            raise ValueError(f"next_step must be one of {NEXT_STEPS}, got {self.next_step!r}")
+        if not self.categories or any(a not in AXES for a in self.categories.split("/")):
+            raise ValueError(f"categories must be taxonomy axes joined by '/', e.g. 'task_type/complexity', "
+                             f"got {self.categories!r}")
+        if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for _, k in self.k_by):
+            raise ValueError(f"k_by values must be integers >= 1, got {self.k_by!r}")
 
     def dial(self) -> list[str]:
         """The knobs a budget moves for this router kind, in the order `values` gives them."""
         names = {"taxonomy": ["tau_c"], "learned": ["cost_weight"], "hybrid": ["tau_fam", "tau_c", "cost_weight"]}
-        return names[self.router] + (["tau_j"] if self.cascade else [])
+        last = "gain_price" if self.next_step == "adaptive" else "tau_j"
+        return names[self.router] + ([last] if self.cascade else [])
 
     def values(self) -> tuple:
         """The dial's values, e.g. (0.5, 0.3012, 0.0, 0.7) for hybrid + cascade (tau_j: its '*' default)."""
@@ -87,7 +108,8 @@ class OperatingPoint:
         """The same point with the dial set by hand (a budget explorer's sliders)."""
         values = tuple(values)
         if self.cascade and len(values) == len(self.dial()) - 1:  # no tau_j: the router alone (a cascade grid
-            return replace(self, cascade=False, panel=(), tau_j=(("*", 0.7),), select="last").with_values(values)
+            return replace(self, cascade=False, panel=(), tau_j=(("*", 0.7),), select="last",
+                           next_step="chain").with_values(values)
         if len(values) != len(self.dial()):
             raise ValueError(f"expected {len(self.dial())} values for {self.dial()}, got {values}")
         changes = {k: float(v) for k, v in zip(self.dial(), values) if k != "tau_j"}
@@ -98,13 +120,21 @@ class OperatingPoint:
     def label(self) -> str:
         """What a budget row reports in its knob column, e.g. '(0.5, 0.3012, 0.0, 0.7)'."""
         extra = [f"{t}:{v}" for t, v in self.tau_j if t != "*"] if self.cascade else []
+        if self.cascade:
+            extra += [f"{t}:direct" for t in self.direct] + [f"{t}:k={v}" for t, v in self.k_by]
         if self.select != "last":
             extra.append(f"select:{self.select}")
         return str(self.values() + tuple(extra))
 
+    @property
+    def by_category(self) -> bool:
+        """Whether any knob differs per category (tau_j, direct, k_by)."""
+        return bool(set(dict(self.tau_j)) - {"*"} or self.direct or self.k_by)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["panel"], d["tau_j"] = list(self.panel), dict(self.tau_j)
+        d["direct"], d["k_by"] = list(self.direct), dict(self.k_by)
         return d
 
     @classmethod
@@ -118,6 +148,10 @@ class OperatingPoint:
         if "tau_j" in d:
             tau = d["tau_j"]
             d["tau_j"] = tuple(sorted(tau.items())) if isinstance(tau, dict) else (("*", float(tau)),)
+        if "direct" in d:
+            d["direct"] = tuple(d["direct"])
+        if "k_by" in d:
+            d["k_by"] = tuple(sorted((str(t), int(v)) for t, v in dict(d["k_by"]).items()))
         return cls(**d)
 
 
@@ -154,10 +188,12 @@ def fit_texts(training) -> np.ndarray:
 
 
 def out_of_fold_predictions(training, x: np.ndarray, encoder, unit_cost, k: int, validation_share: float,
-                            n_folds: int) -> np.ndarray:
+                            n_folds: int, max_epochs: int | None = None) -> np.ndarray:
     """(n, m) each fit query's predicted correctness from a learned router fitted on the other folds of fit
     (early stopping on a seeded share of those folds): what the state verifier trains on, so its training inputs
-    look like the predictions it meets on unseen queries."""
+    look like the predictions it meets on unseen queries. max_epochs: a cap on each fold router's epochs (None:
+    early stopping alone). Capping at the epoch the method's own router stopped at makes this 3-4x cheaper but
+    cost zeroeval 0.007 calibrate AIQ (verifier AUC 0.924 -> 0.917): not the default."""
     scores = np.asarray(training.scores, float)
     n = len(x)
     rng = stable_rng(training.suite, training.seed, training.split, "state-verifier-folds")
@@ -167,25 +203,28 @@ def out_of_fold_predictions(training, x: np.ndarray, encoder, unit_cost, k: int,
         train = np.flatnonzero(fold != f)
         val = np.zeros(len(train), bool)
         val[rng.permutation(len(train))[: max(1, int(validation_share * len(train)))]] = True
-        router = LearnedRouter(encoder, list(training.model_names), unit_cost, k=k, seed=training.seed + 1000 * (f + 1))
+        extra = {} if max_epochs is None else {"max_epochs": int(max_epochs)}
+        router = LearnedRouter(encoder, list(training.model_names), unit_cost, k=k, seed=training.seed + 1000 * (f + 1),
+                               **extra)
         router.fit_embeddings(x[train[~val]], scores[train[~val]], x[train[val]], scores[train[val]])
         out[fold == f] = router.predict_from_embeddings(x[fold == f])
     return out
 
 
 def fit_state_verifier(training, x: np.ndarray, encoder, unit_cost, k: int, validation_share: float,
-                       n_folds: int = 3, drop: Sequence[str] = ()) -> StateVerifier:
+                       n_folds: int = 3, drop: Sequence[str] = (), max_epochs: int | None = None) -> StateVerifier:
     """The state-aware verifier of a training set, cross-fitted (see out_of_fold_predictions); drop: feature
-    groups left out (ablations)."""
+    groups left out (ablations); max_epochs: the fold routers' epoch cap."""
     def compute():
-        oof = training.view.cached(("out-of-fold-predicted", tuple(training.model_names), n_folds), lambda:
-                                   out_of_fold_predictions(training, x, encoder, unit_cost, k, validation_share,
-                                                           n_folds))
+        oof = training.view.cached(("out-of-fold-predicted", tuple(training.model_names), n_folds, max_epochs),
+                                   lambda: out_of_fold_predictions(training, x, encoder, unit_cost, k,
+                                                                   validation_share, n_folds, max_epochs))
         formats = [q.answer_format for q in training.view.queries]
         return StateVerifier(drop=drop).fit(training.model_names, x, formats, fit_texts(training), oof, training.scores,
                                    np.asarray(unit_cost, float), seed=training.seed)
 
-    return training.view.cached(("state-verifier", tuple(training.model_names), n_folds, tuple(drop)), compute)
+    return training.view.cached(("state-verifier", tuple(training.model_names), n_folds, tuple(drop), max_epochs),
+                                compute)
 
 
 def choose_peers(model_names: list[str], families: dict[str, str], accuracy: np.ndarray, unit_cost: np.ndarray,
@@ -206,11 +245,11 @@ class EMAFusion:
     """The method. Hyperparameters here; fitted state (trailing underscore) from `fit`."""
 
     def __init__(self, k: int = 3, prior_strength: float = 10.0, n_peers: int = 2, validation_share: float = 0.15,
-                 encoder=None, n_tau_c: int = 8, state_verifier: bool = False, n_folds: int = 3,
+                 encoder=None, n_tau_c: int = 8, state_verifier: bool = True, n_folds: int = 3,
                  require_taxonomy: bool = True):
         """encoder: embeds query texts that come without embeddings (live requests); replay batches bring
         theirs. state_verifier: also fit the state-aware verifier (cross-fitted over `n_folds` folds of fit) and
-        offer it among the panels (off by default until the figures are regenerated with it: see the README)."""
+        offer it among the panels (calibrate chooses the panel)."""
         self.k, self.prior_strength, self.n_peers = k, prior_strength, n_peers
         self.state_verifier, self.n_folds = state_verifier, n_folds
         self.require_taxonomy = require_taxonomy  # False: a suite without taxonomy labels fits the learned parts
@@ -278,13 +317,20 @@ class EMAFusion:
         return sorted(set(np.round(qs, 4).tolist()))
 
     def grid(self, router: str, cascade: bool, panel: tuple[str, ...], batch: Batch,
-             rule: str = "mean", selects: Sequence[str] = ("last",), no_cascade: bool = False) -> list[OperatingPoint]:
+             rule: str = "mean", selects: Sequence[str] = ("last",), no_cascade: bool = False,
+             next_step: str = "chain") -> list[OperatingPoint]:
         """The knob grid of one variant and panel; selects: answer selections swept (cascade only); no_cascade:
-        a cascade grid also holds the router-alone points ('never worse than its router')."""
+        a cascade grid also holds the router-alone points ('never worse than its router'); next_step 'adaptive':
+        gain_price is swept instead of tau_j (answer selection is its own: the best-judged run answer)."""
         tau_c = self.tau_c_grid(batch) if router != "learned" else [0.7]
         route_knobs = {"taxonomy": [(0.0, t, 0.0) for t in tau_c],
                        "learned": [(0.0, 0.7, lam) for lam in LAMBDAS],
                        "hybrid": list(product(TAU_FAM, tau_c, HYBRID_LAMBDAS))}[router]
+        if cascade and next_step == "adaptive":
+            points = [OperatingPoint(router, float(tc), float(tf), float(lam), self.k, True, tuple(panel), rule,
+                                     next_step="adaptive", gain_price=float(g))
+                      for (tf, tc, lam), g in product(route_knobs, GAIN_PRICES)]
+            return points + (self.grid(router, False, (), batch, rule) if no_cascade else [])
         taus = TAU_J if cascade else (0.7,)
         points = [OperatingPoint(router, float(tc), float(tf), float(lam), self.k, cascade,
                                  tuple(panel) if cascade else (), rule, (("*", float(tj)),), select=sel)
@@ -317,8 +363,16 @@ class EMAFusion:
                             lambda: self.learned_.predict_from_embeddings(self._embeddings(batch)))
 
     def _task_types(self, batch: Batch) -> list[str]:
-        return batch.cached((self, "task-types"),
-                            lambda: top_labels(self._probs(batch), self.taxonomy_)["task_type"].tolist())
+        return self._categories(batch, "task_type")
+
+    def _categories(self, batch: Batch, axes: str = "task_type") -> list[str]:
+        """Each query's category: its predicted labels on `axes` ('task_type', 'task_type/complexity'), joined by
+        '/' (the fast classifier decides: no label column is read)."""
+        def compute():
+            labels = top_labels(self._probs(batch), self.taxonomy_)
+            return ["/".join(map(str, row)) for row in labels[axes.split("/")].itertuples(index=False)]
+
+        return batch.cached((self, "categories", axes), compute)
 
     def _taxonomy_route(self, batch: Batch, tau_c: float, tau_fam: float):
         def compute():
@@ -406,9 +460,14 @@ class EMAFusion:
                       embeddings=self._embeddings(batch))
         if not point.cascade:
             decision = run_cascade(state, primary[:, None], None, np.zeros((len(batch), 1)))
+        elif point.next_step == "adaptive":
+            decision = run_adaptive(state, cands, self.panel(point.panel, point.rule, judges), point.gain_price,
+                                    self.unit_cost_)
         else:
             tau_j = dict(point.tau_j)
-            types = self._task_types(batch) if set(tau_j) - {"*"} else None
+            types = self._categories(batch, point.categories) if point.by_category else None
+            if point.direct or point.k_by:
+                cands = chains_by_category(cands, primary, types, set(point.direct), dict(point.k_by))
             tau = thresholds(tau_j, len(batch), cands.shape[1], types)
             decision = run_cascade(state, cands, self.panel(point.panel, point.rule, judges), tau,
                                    select=point.select)
@@ -417,10 +476,14 @@ class EMAFusion:
 
     # ---- calibration ---------------------------------------------------------------------------------------------
     def calibrate(self, calibrate, router: str = "hybrid", cascade: bool = True, budgets=None, n_budgets: int = 25,
-                  panel_size: int | None = None, rule: str = "mean") -> list[OperatingPoint]:
+                  panel_size: int | None = None, rule: str = "mean",
+                  panels: Sequence[tuple[str, ...]] | None = None,
+                  by_category: str | None = None) -> list[OperatingPoint]:
         """One sweep over the knobs on a calibrate TrainingSet (its labels grade each setting); the panel is
-        chosen by calibrate AIQ, then per budget the knob with the best calibrate accuracy within it."""
-        variant = Variant(self, router, cascade, panel_size, rule, executor=calibrate.executor)
+        chosen by calibrate AIQ (among `panels`, default all), then per budget the knob with the best calibrate
+        accuracy within it (by_category: see Variant)."""
+        variant = Variant(self, router, cascade, panel_size, rule, executor=calibrate.executor, panels=panels,
+                          by_category=by_category)
         mean_cost = calibrate.mean_cost
         c_range = (float(mean_cost.min()), float(mean_cost.max()))
         budgets = default_budgets(*c_range, n_budgets) if budgets is None else np.atleast_1d(budgets)
@@ -436,11 +499,21 @@ class Variant:
     choices (the panel) are `hypers`, the budget dial is the grid of operating points (`knobs`)."""
 
     def __init__(self, method: EMAFusion, router: str, cascade: bool, panel_size: int | None = None,
-                 rule: str = "mean", executor=None, selects: Sequence[str] = ("last",), no_cascade: bool | None = False,
-                 panels: Sequence[tuple[str, ...]] | None = None):
+                 rule: str = "mean", executor=None, selects: Sequence[str] = ("last",), no_cascade: bool | None = None,
+                 panels: Sequence[tuple[str, ...]] | None = None, by_category: str | None = None,
+                 next_step: str = "chain"):
         """executor: where answers come from (default: the batch's own, as a replay split view has); selects,
-        no_cascade: see EMAFusion.grid (default: on for a cascade choosing its panel, off for a fixed panel);
-        panels: the panels to choose from (default: method.panels())."""
+        no_cascade: see EMAFusion.grid (no_cascade None: on for a cascade choosing its panel, so calibrate can
+        choose the router alone at any budget; off for a fixed panel, whose numbers are that panel's); selects:
+        answer selection 'support' is selectable, not swept by default (calibrate CV: no gain for twice the
+        sweep); panels: the panels to choose from (default: method.panels()); by_category: chains per category
+        (item 3; taxonomy axes such as 'task_type/complexity', None: off): after the panel is chosen, each frontier
+        setting of the calibrate sweep gets a sibling whose categories may take their own tau_j, skip the cascade
+        or drop cheap models (see `refined_knobs`)."""
+        self.by_category = by_category
+        if next_step not in NEXT_STEPS:
+            raise ValueError(f"next_step must be one of {NEXT_STEPS}, got {next_step!r}")
+        self.next_step = next_step  # 'adaptive': the cascade-routing variant (item 4)
         if no_cascade is None:
             no_cascade = cascade and panel_size is None
         self.selects, self.no_cascade, self._panels = tuple(selects), no_cascade, panels
@@ -465,7 +538,7 @@ class Variant:
         key = (batch, tuple(hyper))
         if key not in self._grids:
             self._grids[key] = self.method.grid(self.router, self.cascade, tuple(hyper), batch, self.rule,
-                                                self.selects, self.no_cascade)
+                                                self.selects, self.no_cascade, self.next_step)
         return self._grids[key]
 
     def decide(self, batch: Batch, hyper, knob: OperatingPoint) -> Decision:
@@ -473,6 +546,102 @@ class Variant:
 
     def sweep(self, batch: Batch, hyper) -> list[tuple[OperatingPoint, Decision]]:
         return [(knob, self.decide(batch, hyper, knob)) for knob in self.knobs_for(batch, hyper)]
+
+    # ---- chains per category (issue 13 item 3) ----------------------------------------------------------------
+    def refine(self, batch: Batch, chosen: Sweep, grade) -> Sweep:
+        """The chosen calibrate sweep plus the per-category siblings of its frontier settings (by_category on)."""
+        if (not self.by_category or not self.cascade or self.next_step != "chain"
+                or getattr(self.method, "taxonomy_router_", None) is None):
+            return chosen
+        extra = self.refined_knobs(batch, chosen.hyper, chosen.knobs, chosen.outcomes, grade)
+        if not extra:
+            return chosen
+        outcomes = [grade(self.decide(batch, chosen.hyper, k)) for k in extra]
+        return Sweep(chosen.hyper, list(chosen.knobs) + extra, list(chosen.outcomes) + outcomes)
+
+    def refined_knobs(self, batch: Batch, hyper, knobs, outcomes, grade, rows: np.ndarray | None = None,
+                      min_group: int | None = None, margin: float | None = None) -> list[OperatingPoint]:
+        """For each calibrate frontier setting P (a cascade with one tau_j): per category of the batch (predicted
+        labels on `by_category`), choose among a few options - P itself, tau_j one grid step lower or higher, the
+        router's pick alone (direct), one cheap model fewer - by calibrate accuracy - price x cost (price: the
+        frontier's slope at P), moving a category only when it beats P by the guard of choose_per_group (enough
+        queries, gain above its standard error). rows: the calibrate queries the choice may read (cross-
+        validation); outcomes: the sweep's graded outcomes, one per knob."""
+        from . import calibration
+
+        min_group = calibration.MIN_GROUP if min_group is None else min_group
+        margin = calibration.GROUP_MARGIN if margin is None else margin
+        axes = self.by_category
+        n = len(batch)
+        sel = np.ones(n, bool) if rows is None else np.asarray(rows, bool)
+        cats = np.array(self.method._categories(batch, axes), object)
+        acc = np.array([o.accuracy for o in outcomes], float)
+        cost = np.array([o.cost for o in outcomes], float)
+        mean_a, mean_c = acc[:, sel].mean(1), cost[:, sel].mean(1)
+        route = lambda k: (k.router, k.tau_c, k.tau_fam, k.cost_weight)
+        alone = {route(k): i for i, k in enumerate(knobs) if not k.cascade}
+        plain = [i for i, k in enumerate(knobs) if k.cascade and not k.by_category]
+        by_tau: dict = {}
+        for i in plain:
+            k = knobs[i]
+            by_tau.setdefault((route(k), k.k, k.panel, k.rule, k.select), {})[dict(k.tau_j)["*"]] = i
+        out = []
+        for i, price in frontier_prices(mean_c, mean_a, plain).items():
+            p = knobs[i]
+            tau = dict(p.tau_j)["*"]
+            family = by_tau[(route(p), p.k, p.panel, p.rule, p.select)]
+            taus = sorted(family)
+            pos = taus.index(tau)
+            options = [("tau", t) for t in taus[max(pos - 1, 0): pos + 2] if t != tau]
+            opt_acc, opt_cost = [acc[i]], [cost[i]]
+            for _, t in options:
+                opt_acc.append(acc[family[t]])
+                opt_cost.append(cost[family[t]])
+            if route(p) in alone:
+                options.append(("direct", None))
+                opt_acc.append(acc[alone[route(p)]])
+                opt_cost.append(cost[alone[route(p)]])
+            if p.k > 1:
+                fewer = replace(p, categories=axes, k_by=tuple((c, p.k - 1) for c in sorted(set(cats))),
+                                budget_usd=None)
+                o = grade(self.decide(batch, hyper, fewer))
+                options.append(("k", p.k - 1))
+                opt_acc.append(o.accuracy)
+                opt_cost.append(o.cost)
+            moves = choose_per_group(np.array(opt_acc)[:, sel], np.array(opt_cost)[:, sel], cats[sel], price,
+                                     min_group, margin)
+            if not moves:
+                continue
+            tau_by = {"*": tau}
+            direct, k_by = [], {}
+            for c, o in sorted(moves.items()):
+                kind, value = options[o - 1]
+                if kind == "tau":
+                    tau_by[c] = float(value)
+                elif kind == "direct":
+                    direct.append(c)
+                else:
+                    k_by[c] = int(value)
+            out.append(replace(p, categories=axes, tau_j=tuple(sorted(tau_by.items())), direct=tuple(direct),
+                               k_by=tuple(sorted(k_by.items())), budget_usd=None))
+        return out
+
+
+def chains_by_category(cands: np.ndarray, primary: np.ndarray, categories: Sequence[str], direct: set,
+                       k_by: Mapping[str, int]) -> np.ndarray:
+    """The candidate chains with the per-category overrides: `direct` categories get the router's pick alone,
+    `k_by` categories keep the last (dearest) k of their chain (cheapest-first order kept; -1 padding)."""
+    out = np.array(cands, copy=True)
+    for i, c in enumerate(categories):
+        if c in direct:
+            out[i] = -1
+            out[i, 0] = primary[i]
+        elif c in k_by:
+            valid = out[i][out[i] >= 0]
+            kept = valid[max(len(valid) - int(k_by[c]), 0):]
+            out[i] = -1
+            out[i, : len(kept)] = kept
+    return out
 
 
 def _pad(cands: np.ndarray, k: int) -> np.ndarray:

@@ -60,6 +60,21 @@ def seed_list(value, name: str = "seeds") -> list[int]:
     return seeds
 
 
+def shares(value, name: str) -> list[float]:
+    """A non-empty list of fractions in (0, 1) (labelled shares of a split, say)."""
+    values = _as_list(name, value)
+    out = []
+    for v in values:
+        try:
+            f = float(v) if not isinstance(v, bool) else float("nan")
+        except (TypeError, ValueError):
+            f = float("nan")
+        if not (0 < f < 1):
+            raise ParameterError(f"{name}: expected fractions between 0 and 1, got {v!r}")
+        out.append(f)
+    return out
+
+
 def positive_number(value, name: str) -> float:
     """A positive finite number (a budget in USD/query, say)."""
     if isinstance(value, str):

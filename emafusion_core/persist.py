@@ -39,20 +39,26 @@ def save_method(method, folder: str | Path, fit: dict | None = None) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
-    tax = method.taxonomy_router_
+    tax = method.taxonomy_router_  # None when the fit had no taxonomy labels (taxonomy_unavailable_ says why)
     fast_constant = {}
-    for axis, model in tax.fast._models.items():
+    for axis, model in (tax.fast._models.items() if tax is not None else ()):
         if isinstance(model, int):
             fast_constant[axis] = model
         else:
             _lr_arrays(model, f"fast.{axis}", arrays)
-    suit = tax.suitability
-    for axis in suit._sum:
+    suit = tax.suitability if tax is not None else None
+    for axis in (suit._sum if suit is not None else ()):
         arrays[f"suit.{axis}.sum"], arrays[f"suit.{axis}.mass"] = suit._sum[axis], suit._mass[axis]
-    arrays["suit.overall"] = suit._overall
+    if suit is not None:
+        arrays["suit.overall"] = suit._overall
+        for axis in suit._pseudo:  # what the self-optimising loop folded in (online.py), to keep capping it
+            arrays[f"suit.{axis}.pseudo"], arrays[f"suit.{axis}.fitted_mass"] = (suit._pseudo[axis],
+                                                                                 suit._fitted_mass[axis])
     arrays["unit_cost"] = np.asarray(method.unit_cost_, float)
     for name, tensor in method.learned_.net.state_dict().items():
         arrays[f"net.{name}"] = tensor.detach().cpu().numpy()
+    for name, tensor in zip(("weight", "bias"), getattr(method.learned_, "prior_heads_", ())):
+        arrays[f"prior_heads.{name}"] = tensor.detach().cpu().numpy()  # what online updates are pulled toward
     ver = method.verifier_
     for j, clf in ver._clfs.items():
         _lr_arrays(clf, f"verifier.{j}", arrays)
@@ -67,8 +73,10 @@ def save_method(method, folder: str | Path, fit: dict | None = None) -> Path:
         "state_verifier": sv_meta,
         "model_names": method.model_names_, "families": method.families_, "peers": method.peers_,
         "taxonomy": {a: list(c) for a, c in method.taxonomy_.categories.items()},
-        "fast": {"C": tax.fast.C, "seed": tax.fast.seed, "constant": fast_constant},
-        "suitability": {"prior_strength": suit.prior_strength},
+        "taxonomy_unavailable": getattr(method, "taxonomy_unavailable_", None),
+        "require_taxonomy": getattr(method, "require_taxonomy", True),
+        "fast": None if tax is None else {"C": tax.fast.C, "seed": tax.fast.seed, "constant": fast_constant},
+        "suitability": None if suit is None else {"prior_strength": suit.prior_strength},
         "learned": {"dim": method.learned_.dim, "extra_dim": method.learned_._extra_dim, "seed": cfg.seed,
                     "hidden": list(cfg.hidden), "dropout": cfg.dropout, "loss": cfg.loss},
         "verifier": {"query_features": ver._q.n_features, "answer_features": ver._a.n_features, "C": ver.C,
@@ -93,6 +101,26 @@ def read_manifest(folder: str | Path) -> dict:
     return manifest
 
 
+def _taxonomy_router(method, m: dict, arrays: dict, encoder):
+    """The fast classifier and suitability table of a saved model, as its TaxonomyRouter."""
+    from .taxonomy import FastClassifier, SuitabilityTable, TaxonomyRouter
+
+    fast = FastClassifier(method.taxonomy_, encoder=encoder, C=m["fast"]["C"], seed=m["fast"]["seed"])
+    for axis in method.taxonomy_.categories:
+        if axis in m["fast"]["constant"]:
+            fast._models[axis] = int(m["fast"]["constant"][axis])
+        else:
+            fast._models[axis] = _lr(arrays, f"fast.{axis}", C=fast.C, max_iter=2000, random_state=fast.seed)
+    suit = SuitabilityTable(method.taxonomy_, method.model_names_, m["suitability"]["prior_strength"])
+    for axis in method.taxonomy_.categories:
+        suit._sum[axis], suit._mass[axis] = arrays[f"suit.{axis}.sum"], arrays[f"suit.{axis}.mass"]
+    suit._overall = arrays["suit.overall"]
+    for axis in method.taxonomy_.categories:
+        if f"suit.{axis}.pseudo" in arrays:
+            suit._pseudo[axis], suit._fitted_mass[axis] = arrays[f"suit.{axis}.pseudo"], arrays[f"suit.{axis}.fitted_mass"]
+    return TaxonomyRouter(method.taxonomy_, fast, suit, method.unit_cost_, max_candidates=method.k)
+
+
 def load_method(folder: str | Path, encoder=None):
     """A fitted EMAFusion from `folder`; `encoder` embeds live query texts (the one it was fitted with)."""
     import torch
@@ -102,7 +130,7 @@ def load_method(folder: str | Path, encoder=None):
     from .learned.model import ScoreNet
     from .learned.train import TrainConfig
     from .method import EMAFusion
-    from .taxonomy import FastClassifier, SuitabilityTable, TaxonomyRouter, default_taxonomy
+    from .taxonomy import default_taxonomy
 
     folder = Path(folder)
     m = read_manifest(folder)
@@ -114,17 +142,9 @@ def load_method(folder: str | Path, encoder=None):
     if {a: list(c) for a, c in method.taxonomy_.categories.items()} != m["taxonomy"]:
         raise FittedModelError(f"{folder}: fitted with another taxonomy than this package's taxonomy.yaml")
     method.unit_cost_ = arrays["unit_cost"]
-    fast = FastClassifier(method.taxonomy_, encoder=encoder, C=m["fast"]["C"], seed=m["fast"]["seed"])
-    for axis in method.taxonomy_.categories:
-        if axis in m["fast"]["constant"]:
-            fast._models[axis] = int(m["fast"]["constant"][axis])
-        else:
-            fast._models[axis] = _lr(arrays, f"fast.{axis}", C=fast.C, max_iter=2000, random_state=fast.seed)
-    suit = SuitabilityTable(method.taxonomy_, method.model_names_, m["suitability"]["prior_strength"])
-    for axis in method.taxonomy_.categories:
-        suit._sum[axis], suit._mass[axis] = arrays[f"suit.{axis}.sum"], arrays[f"suit.{axis}.mass"]
-    suit._overall = arrays["suit.overall"]
-    method.taxonomy_router_ = TaxonomyRouter(method.taxonomy_, fast, suit, method.unit_cost_, max_candidates=method.k)
+    method.require_taxonomy = m.get("require_taxonomy", True)
+    method.taxonomy_unavailable_ = m.get("taxonomy_unavailable")
+    method.taxonomy_router_ = None if m["fast"] is None else _taxonomy_router(method, m, arrays, encoder)
     ln = m["learned"]
     config = TrainConfig(hidden=tuple(ln["hidden"]), dropout=ln["dropout"], loss=ln["loss"], seed=ln["seed"])
     learned = LearnedRouter(encoder, method.model_names_, method.unit_cost_, k=method.k, config=config)
@@ -132,6 +152,8 @@ def load_method(folder: str | Path, encoder=None):
     net = ScoreNet(ln["dim"] + ln["extra_dim"], len(method.model_names_), config.hidden, config.dropout)
     net.load_state_dict({k[len("net."):]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")})
     learned.net = net.eval()
+    if "prior_heads.weight" in arrays:
+        learned.prior_heads_ = [torch.from_numpy(arrays[f"prior_heads.{n}"]) for n in ("weight", "bias")]
     method.learned_ = learned
     vm = m["verifier"]
     ver = LearnedVerifier(query_bits=int(np.log2(vm["query_features"])), answer_bits=int(np.log2(vm["answer_features"])),

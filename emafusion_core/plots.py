@@ -295,3 +295,81 @@ def operating_point(frontier_table: pd.DataFrame, point, singles: pd.DataFrame, 
     ax_cost.set_title("cost breakdown", fontsize=10)
     ax_cost.tick_params(axis="x", labelsize=8)
     return fig
+
+
+_ARM_STYLE = {"frozen": ("#444444", "-"), "verdicts": ("#d62728", "-"), "ceiling (true scores)": ("#2ca02c", "--"),
+              "all of fit labelled": ("#1f77b4", ":")}
+
+
+def self_optimising_curves(rows: pd.DataFrame, suite: str, metric: str = "aiq") -> plt.Figure:
+    """Test `metric` minus the frozen system's, paired by seed, against streamed queries: one panel per labelled
+    share of fit, one line per arm (mean over seeds, band: 95% t-interval over seeds)."""
+    from scipy import stats
+
+    if "stream" not in rows:
+        rows = rows.assign(stream="random")
+    panels = sorted(rows[["stream", "label_share"]].drop_duplicates().itertuples(index=False, name=None),
+                    key=lambda p: (p[0] != "random", p[1]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels) + 2.4, 3.8), sharey=True, squeeze=False,
+                             layout="constrained")
+    wide = rows.pivot_table(index=["stream", "label_share", "seed", "seen"], columns="arm", values=metric)
+    for ax, (stream, share) in zip(axes[0], panels):
+        part = wide.loc[(stream, share)]
+        ax.axhline(0, color=_ARM_STYLE["frozen"][0], lw=1.2, label="frozen (fitted on the slice)")
+        for arm, (colour, ls) in _ARM_STYLE.items():
+            if arm == "frozen" or arm not in part:
+                continue
+            diff = (part[arm] - part["frozen"]).groupby(level="seen")
+            mean, sd, n = diff.mean(), diff.std(ddof=1), diff.count()
+            half = (stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n)).fillna(0)
+            ax.plot(mean.index, mean.to_numpy(), color=colour, ls=ls, lw=1.8, marker="o", ms=3, label=arm)
+            ax.fill_between(mean.index, (mean - half).to_numpy(), (mean + half).to_numpy(), color=colour,
+                            alpha=0.15, lw=0)
+        ax.set_title(f"fitted on {share:.0%} of fit (labelled)"
+                     + ("" if stream == "random" else "\nstream in blocks (drift)"), fontsize=10)
+        ax.set_xlabel("unlabelled fit queries streamed")
+        ax.grid(alpha=0.3)
+    name = metric.upper() if metric == "aiq" else metric
+    axes[0][0].set_ylabel(f"test {name} minus frozen (same seed)")
+    axes[0][-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False,
+                       title="mean over seeds (band: 95% CI)", title_fontsize=8)
+    fig.suptitle(f"{suite}: self-optimising from judge verdicts (no labels) against frozen and the labelled ceiling",
+                 fontsize=11)
+
+
+def judges_quality(report: pd.DataFrame, aucs: pd.DataFrame, suite: str) -> plt.Figure:
+    """Each judge's accuracy and ECE (left) beside its ROC AUC per benchmark (right), means over seeds, from
+    judge_diagnostics.seed_judge_reports (report rows of single judges only; the panel-rule rows are left out)."""
+    judges = [j for j in dict.fromkeys(report["judge"]) if not str(j).startswith("panel (")]
+    by = report[report["judge"].isin(judges)].groupby("judge", sort=False)[["accuracy", "ece"]].mean().loc[judges]
+    table = aucs.groupby(["benchmark", "judge"], sort=False)["auc"].mean().unstack("judge")
+    table = table.reindex(columns=judges)
+    order = ["*"] + sorted(b for b in table.index if b != "*")
+    table = table.loc[[b for b in order if b in table.index]]
+    colours = dict(zip(judges, sns.color_palette("tab10", max(len(judges), 1))))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.35 * max(len(judges), len(table)) * 2 + 1.8),
+                                      gridspec_kw={"width_ratios": [1, 1.6]})
+    y = np.arange(len(judges))
+    left.barh(y - 0.2, by["accuracy"].to_numpy(float), height=0.4, color="#4c72b0", label="accuracy")
+    left.barh(y + 0.2, by["ece"].to_numpy(float), height=0.4, color="#dd8452", label="ECE")
+    left.set_yticks(list(y), judges, fontsize=8)
+    left.invert_yaxis()
+    left.set_xlim(0, 1)
+    left.set_xlabel("accuracy (confidence >= 0.5 vs right) and ECE")
+    left.legend(fontsize=7, frameon=False, loc="lower right")
+    left.grid(alpha=0.3, axis="x")
+    width = 0.8 / max(len(judges), 1)
+    yb = np.arange(len(table))
+    for i, judge in enumerate(judges):
+        right.barh(yb - 0.4 + (i + 0.5) * width, np.nan_to_num(table[judge].to_numpy(float)), height=width,
+                   color=colours[judge], label=judge)
+    right.axvline(0.5, color="#555555", lw=0.8, ls="--")
+    right.set_yticks(list(yb), ["all" if b == "*" else b for b in table.index], fontsize=8)
+    right.invert_yaxis()
+    right.set_xlim(0.3, 1.0)
+    right.set_xlabel("ROC AUC per benchmark (0.5: no signal)")
+    _legend_outside(right)
+    right.grid(alpha=0.3, axis="x")
+    fig.suptitle(f"{suite}: judges on every recorded test answer (mean over seeds)", fontsize=11)
+    fig.tight_layout()
+    return fig

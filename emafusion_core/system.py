@@ -26,17 +26,21 @@ from .execution import Answer, Batch, ErrorKind, Query
 from .judges import LLMJudge, Verdict
 from .ledgers import open_ledger
 from .llm import Budget, LiteLLMExecutor, LLMClient, Pricer
+from .llm.executor import plain_messages
 from .llm.ledger import Ledger
 from .method import EMAFusion, OperatingPoint
 from .routing import Route
 
 
 class PoolExecutor:
-    """Runs a pool model with its own sampling parameters (one LiteLLMExecutor per model, one client)."""
+    """Runs a pool model as the config defines it: its own sampling parameters and system prompt (one
+    LiteLLMExecutor per model over one client)."""
 
     def __init__(self, client: LLMClient, config: Config):
+        self.client = client
         self.executors = {m.name: LiteLLMExecutor(client, params={"temperature": m.temperature,
-                                                                  "max_tokens": m.max_tokens})
+                                                                  "max_tokens": m.max_tokens},
+                                                  **_templates(m.system_prompt))
                           for m in config.models}
 
     def _executor(self, model: str) -> LiteLLMExecutor:
@@ -47,21 +51,29 @@ class PoolExecutor:
     def run(self, query: Query, model: str) -> Answer:
         return self._executor(model).run(query, model)
 
-    def run_many(self, jobs: Sequence[tuple[Query, str]]) -> list[Answer]:
-        """Concurrent runs, grouped by model (each model keeps its own parameters); answers in input order."""
-        out: list[Answer | None] = [None] * len(jobs)
-        for model in dict.fromkeys(m for _, m in jobs):
-            idx = [i for i, (_, m) in enumerate(jobs) if m == model]
-            for i, a in zip(idx, self._executor(model).run_many([jobs[i] for i in idx], desc=model)):
-                out[i] = a
-        return out  # type: ignore[return-value]
+    def run_many(self, jobs: Sequence[tuple[Query, str]], *, desc: str = "pool") -> list[Answer]:
+        """Concurrent runs as one gateway batch (each model keeps its parameters and its concurrency limit, the
+        models run side by side); answers in input order."""
+        requests = [self._executor(m).request(q, m) for q, m in jobs]
+        outcomes = self.client.batch(requests, desc=desc)
+        return [LiteLLMExecutor._answer(q, m, o) for (q, m), o in zip(jobs, outcomes)]
 
 
-def make_client(config: Config, cache=None, ledger: Ledger | None = None) -> LLMClient:
+def _templates(system_prompt: str | None) -> dict:
+    """LiteLLMExecutor's message builder for a pool model: the plain user turn, after the model's system prompt
+    when it has one (another template version, so cache keys of pools without one are unchanged)."""
+    if not system_prompt:
+        return {}
+    return {"messages": lambda query: [{"role": "system", "content": system_prompt}, *plain_messages(query)],
+            "template_version": "system-v1"}
+
+
+def make_client(config: Config, cache=None, ledger: Ledger | None = None, **options) -> LLMClient:
     """The gateway for a config: pool names are the gateway's model ids; endpoints carry litellm ids, bases and
     keys read from the environment variables the config names (never from the file). Its budget is the
     config's budget_usd over the config's ledger (default: on disk beside the cache), so every process of
-    one config shares one cap and a restart keeps what was spent."""
+    one config shares one cap and a restart keeps what was spent. options: further LLMClient settings
+    (progress, concurrency, retry, ...)."""
     endpoints, prices = {}, {}
     for i, m in enumerate(config.models):
         settings = {"model": m.litellm_model}
@@ -78,20 +90,28 @@ def make_client(config: Config, cache=None, ledger: Ledger | None = None) -> LLM
     cache = diskcache.Cache(config.cache_dir) if cache is None else cache
     ledger = open_ledger(config) if ledger is None else ledger
     budget = Budget(config.budget_usd, scope="run", ledger=ledger)
+    options = {"progress": False, **options}
     return LLMClient(cache, mode=config.mode, pricer=Pricer(prices), budget=budget, endpoints=endpoints,
-                     timeout_s=config.timeout_s, progress=False)
+                     timeout_s=config.timeout_s, **options)
 
 
 def pool_suite(suite: Suite, config: Config) -> Suite:
-    """The suite restricted to the models the pool stands for, renamed to pool names."""
+    """The suite restricted to the models the pool stands for, renamed to pool names. A model without
+    `stands_for` uses the suite's model of its own name (a suite collected for this pool)."""
     to_pool = {}
+    known = set(suite.models["model"])
     for i, m in enumerate(config.models):
-        if m.stands_for not in set(suite.models["model"]):
+        if m.suite_model not in known:
+            if m.stands_for is None:
+                raise ConfigError(f"models[{i}].stands_for: required: {m.name!r} is not a model of suite "
+                                  f"{suite.name!r} ({', '.join(suite.model_names)}); name the one it stands for, "
+                                  f"or fit on a suite collected for this pool (`emafusion collect`)")
             raise ConfigError(f"models[{i}].stands_for: {m.stands_for!r} is not a model of suite "
                               f"{suite.name!r} ({', '.join(suite.model_names)})")
-        if m.stands_for in to_pool:
-            raise ConfigError(f"models[{i}].stands_for: {m.stands_for!r} already stands for {to_pool[m.stands_for]!r}")
-        to_pool[m.stands_for] = m.name
+        if m.suite_model in to_pool:
+            raise ConfigError(f"models[{i}].stands_for: {m.suite_model!r} already stands for "
+                              f"{to_pool[m.suite_model]!r}")
+        to_pool[m.suite_model] = m.name
     outcomes = suite.outcomes[suite.outcomes["model"].isin(to_pool)].assign(model=lambda d: d["model"].map(to_pool))
     models = suite.models[suite.models["model"].isin(to_pool)].assign(model=lambda d: d["model"].map(to_pool))
     families = {m.name: m.family or m.name for m in config.models}
@@ -110,7 +130,13 @@ def fit_method(config: Config, encoder) -> EMAFusion:
     ids = list(split_ids(make_splits(suite.queries, suite.name, config.fit_seed), "fit"))
     train = training_set(suite, ids, seed=config.fit_seed)
     train.view.embeddings = np.asarray(encoder.encode(train.view.texts))
-    return EMAFusion(k=config.router.k, encoder=encoder).fit(train)
+    # a suite without taxonomy labels (a collected one, unless its queries file brings label columns) fits the
+    # learned parts only, which the learned router needs; the taxonomy and hybrid routers cannot run without them
+    method = EMAFusion(k=config.router.k, encoder=encoder, require_taxonomy=False).fit(train)
+    if method.taxonomy_unavailable_ and config.router.kind != "learned":
+        raise ConfigError(f"router.kind: {config.router.kind!r} needs taxonomy labels, and suite {suite.name!r} has "
+                          f"none ({method.taxonomy_unavailable_}): use router.kind: learned")
+    return method
 
 
 def load_fitted(config: Config, encoder) -> EMAFusion:
@@ -267,7 +293,7 @@ def batch_id(state, i: int) -> str:
 
 def operating_point(config: Config, config_dir: Path | None = None) -> OperatingPoint:
     """The config's operating point: the calibrated one it names, mapped to pool names, else its own knobs."""
-    to_pool = {m.stands_for: m.name for m in config.models}
+    to_pool = {m.suite_model: m.name for m in config.models}
     if config.operating_point:
         doc, point = read_operating_point(config.operating_point, config_dir)
         if doc.get("suite") != config.fit_suite:

@@ -146,6 +146,33 @@ def test_holdout_benchmark_is_out_of_fit_and_calibrate(bench):
         Harness(bench, None, holdout="nope").views(0)
 
 
+def test_a_one_benchmark_suite_holds_out_taxonomy_domains(mmlupro_small):
+    from emafusion_core.evaluation.harness import holdout_groups, holdout_plan
+
+    by, groups = holdout_plan(mmlupro_small)
+    assert by == "domain" and {"stem", "humanities"} <= set(groups)
+    domain = holdout_groups(mmlupro_small, "domain")
+    views = Harness(mmlupro_small, None, seeds=[0], holdout="humanities", holdout_by="domain").views(0)
+    assert {domain[q] for q in views["test"].query_ids} == {"humanities"}
+    assert "humanities" not in {domain[q] for part in ("fit", "calibrate") for q in views[part].query_ids}
+    with pytest.raises(ValueError, match="holdout_by"):
+        Harness(mmlupro_small, None, holdout="stem", holdout_by="subject")
+
+
+def test_the_holdout_plan_prefers_benchmarks(bench):
+    from emafusion_core.evaluation.harness import holdout_plan
+
+    assert holdout_plan(bench) == ("benchmark", ["arc-challenge", "mbpp", "winogrande"])
+
+
+@pytest.fixture(scope="module")
+def mmlupro_small():
+    from emafusion_core.data import load_builtin
+
+    suite = load_builtin("mmlupro")
+    return suite.subset(sorted(suite.query_ids)[::20])
+
+
 def test_summary_and_paired_comparison(bench):
     policies = lambda s, sc: [SingleModel(m) for m in s.model_names] + [Oracle(sc), KNNRouter(ks=(10,))]  # noqa: E731
     result = Harness(bench, HashingEncoder(), seeds=[0, 1], policies=policies).run()

@@ -23,7 +23,7 @@ def test_example_config_loads():
 
 @pytest.mark.parametrize("edit, key", [
     (lambda d: d.update(modle=[]), "config.modle"),
-    (lambda d: d["models"][1].pop("stands_for"), "models[1].stands_for"),
+    (lambda d: d["models"][1].pop("litellm_model"), "models[1].litellm_model"),
     (lambda d: d["models"][0]["price"].update(input="cheap"), "models[0].price.input"),
     (lambda d: d["models"][0]["price"].update(input=-1), "models[0].price.input"),
     (lambda d: d["models"][0].update(api_key_env="sk-123-secret"), "models[0].api_key_env"),
@@ -57,6 +57,13 @@ def test_bad_yaml_and_missing_file_are_clear(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_stands_for_may_be_left_out_for_a_suite_collected_for_the_pool():
+    doc = _doc()
+    doc["models"][1].pop("stands_for")
+    config = parse_config(doc)
+    assert config.models[1].stands_for is None and config.models[1].suite_model == "large"
 
 
 def test_stands_for_must_name_a_model_of_the_suite(routerbench):

@@ -102,3 +102,29 @@ def test_state_verifier_ignores_scores_at_inference(pair, routerbench):
 
     a, b = verdicts(original), verdicts(permuted)
     assert _same(a, b) and np.isfinite(a[0]).any() and a[1].sum() > 0
+
+
+def test_chains_by_category_ignore_scores_at_decision_time(pair, routerbench):
+    """A fitted EMAFusion deciding with per-category chains (tau_j per category, direct, fewer cheap models) and
+    the state verifier: permuting the scores of the suite it answers changes nothing it does."""
+    from emafusion_core.features import HashingEncoder
+    from emafusion_core.method import EMAFusion, OperatingPoint
+    from suite_support import split_sets
+
+    original, permuted = pair
+    enc = HashingEncoder(64)
+    fit = split_sets(routerbench.subset(sorted(routerbench.query_ids)[1::6]), enc, ("fit",))["fit"]
+    method = EMAFusion(encoder=enc).fit(fit)
+    probe = Batch(queries_of(original, original.query_ids))
+    cats = sorted(set(method._categories(probe, "task_type/complexity")))
+    point = OperatingPoint("hybrid", tau_c=0.5, tau_fam=0.5, cost_weight=0.05, panel=("state-verifier+peer:"
+                           f"{method.peers_[0]}",), categories="task_type/complexity",
+                           tau_j=(("*", 0.6),) + ((cats[0], 0.9),), direct=tuple(cats[1:2]),
+                           k_by=tuple((c, 2) for c in cats[2:3]))
+
+    def run(suite):
+        d, _ = method.decide(Batch(queries_of(suite, suite.query_ids)), ReplayExecutor.for_suite(suite), point)
+        return d.final, d.ran, d.judge_calls, d.judge_cost
+
+    a, b = run(original), run(permuted)
+    assert _same(a, b) and a[2].sum() > 0

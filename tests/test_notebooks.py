@@ -82,9 +82,27 @@ def test_failing_notebook_fails_the_run(tmp_path, monkeypatch):
         reproduce.run_notebook(bad, tmp_path, tmp_path / "build")
 
 
+@pytest.mark.slow
+def test_a_failing_notebook_fails_a_parallel_run_and_the_others_still_finish(tmp_path):
+    import nbformat
+    import papermill
+
+    for name, code in (("90_fine", "open(f'{out_dir}/fine.txt', 'w').write('ok')"),
+                       ("91_broken", "raise RuntimeError('boom')")):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell("out_dir = '.'"), nbformat.v4.new_code_cell(code)]
+        nb.cells[0].metadata["tags"] = ["parameters"]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    with pytest.raises(papermill.PapermillExecutionError, match="boom"):
+        reproduce.run_all([("91_broken", {}), ("90_fine", {})], tmp_path, tmp_path / "build", jobs=2,
+                          folder=tmp_path)
+    assert (tmp_path / "fine.txt").read_text() == "ok"
+
+
 def test_readme_claims_table_is_the_committed_claims_csv():
     readme = (FIGURES.parent / "README.md").read_text()
-    assert readme == reproduce.readme_with_claims(readme, FIGURES / "claims.csv"), \
+    assert readme == reproduce.readme_with_claims(readme, FIGURES), \
         "README's claims table differs from figures/claims.csv: run make reproduce"
     assert reproduce.CLAIMS_START in readme
 

@@ -4,6 +4,7 @@ reported on test like every baseline. Nothing here decides anything: it adapts t
 """
 from __future__ import annotations
 
+from .. import fit_cache
 from ..method import ROUTERS, EMAFusion, OperatingPoint, Variant
 from .baselines.base import Policy, PolicyUnavailable
 from .context import FitData, SplitView
@@ -19,7 +20,8 @@ def fitted_method(data: FitData, families: dict[str, str] | None = None) -> EMAF
 
     def compute():
         data.families = families
-        return EMAFusion(require_taxonomy=False).fit(data)
+        method, cache = EMAFusion(require_taxonomy=False), fit_cache.from_environment()
+        return cache.fitted(method, data) if cache is not None else method.fit(data)
 
     return data.view.cached(("emafusion", tuple(sorted(families.items()))), compute)
 
@@ -28,9 +30,12 @@ class EMAFusionPolicy(Policy):
     """One variant: `router` in VARIANTS, with or without the judged cascade."""
 
     def __init__(self, router: str, cascade: bool, families: dict[str, str] | None = None,
-                 panel_size: int | None = None, rule: str = "mean"):
+                 panel_size: int | None = None, rule: str = "mean", by_category: str | None = None,
+                 next_step: str = "chain"):
         """panel_size: fix the panel to the verifier plus (panel_size - 1) peers instead of choosing it on
-        calibrate; rule: how the panel's verdicts are combined (mean, majority, unanimity)."""
+        calibrate; rule: how the panel's verdicts are combined (mean, majority, unanimity); by_category: chains
+        per category (method.Variant; off by default: calibrate cross-validation showed no gain); next_step
+        'adaptive': the cascade-routing variant (choose the next model or stop by expected gain per cost)."""
         if router not in VARIANTS:
             raise ValueError(f"router must be one of {VARIANTS}, got {router!r}")
         if rule not in ("mean", "majority", "unanimity"):
@@ -38,12 +43,18 @@ class EMAFusionPolicy(Policy):
         if panel_size is not None and not 1 <= panel_size <= 3:
             raise ValueError(f"panel_size must be 1, 2 or 3, got {panel_size}")
         self.router, self.cascade, self.families = router, cascade, families
-        self.panel_size, self.rule = panel_size, rule
+        self.panel_size, self.rule, self.by_category = panel_size, rule, by_category
         self.name = f"emafusion:{router}" + ("+cascade" if cascade else "")
+        if by_category:
+            self.name += f"[chains by {by_category}]"
+        self.next_step = next_step
+        if next_step != "chain":
+            self.name = self.name.replace("+cascade", f"+{next_step}")
         if panel_size is not None:
             self.name += f"[{panel_size} judge{'s' if panel_size > 1 else ''}, {rule}]"
         self.knob_name = "+".join({"taxonomy": ["tau_c"], "learned": ["lambda"],
-                                   "hybrid": ["tau_fam", "tau_c", "lambda"]}[router] + (["tau_j"] if cascade else []))
+                                   "hybrid": ["tau_fam", "tau_c", "lambda"]}[router]
+                                  + ([("gain_price" if next_step == "adaptive" else "tau_j")] if cascade else []))
         self.method: EMAFusion | None = None
         self.variant: Variant | None = None
 
@@ -52,7 +63,8 @@ class EMAFusionPolicy(Policy):
         reason = getattr(self.method, "taxonomy_unavailable_", None)
         if reason and self.router != "learned":
             raise PolicyUnavailable(f"it needs the taxonomy router, and {reason}")
-        self.variant = Variant(self.method, self.router, self.cascade, self.panel_size, self.rule)
+        self.variant = Variant(self.method, self.router, self.cascade, self.panel_size, self.rule,
+                               by_category=self.by_category, next_step=self.next_step)
         self._calibrate = calibrate
 
     def hypers(self) -> list:
@@ -60,6 +72,9 @@ class EMAFusionPolicy(Policy):
 
     def knobs(self, hyper) -> list[OperatingPoint]:
         return self.variant.knobs_for(self._calibrate, hyper)
+
+    def refine(self, view: SplitView, chosen, grade):
+        return self.variant.refine(view, chosen, grade)
 
     def describe(self, hyper) -> str:
         return " + ".join(hyper) if hyper else ""

@@ -39,10 +39,11 @@ class BudgetExplorer:
         views = self.harness.views(seed)
         self.fit_view, self.cal, self.test = views["fit"], views["calibrate"], views["test"]
         scorer = self.harness.scorer
-        policy.fit(self.harness.fit_data(self.fit_view), self.cal)
-        single = scorer.costs(self.cal.query_ids).mean(axis=0)
-        self.c_range = (float(single.min()), float(single.max()))
-        self.sweep = choose_hyper(policy, self.cal, scorer, self.c_range)
+        with self.harness.limits():
+            policy.fit(self.harness.fit_data(self.fit_view), self.cal)
+            single = scorer.costs(self.cal.query_ids).mean(axis=0)
+            self.c_range = (float(single.min()), float(single.max()))
+            self.sweep = choose_hyper(policy, self.cal, scorer, self.c_range)
         self._rows = scorer.rows(self.test.query_ids)
         self._cache: dict[tuple, Outcome] = {}
         self.budgets = default_budgets(*self.c_range, n_budgets)

@@ -73,13 +73,40 @@ class HarnessResult:
         return next(r for r in self.runs if r.policy == policy and r.seed == seed)
 
 
+def holdout_groups(suite: Suite, by: str) -> dict[str, str]:
+    """query_id -> its group for the out-of-distribution check: the benchmark, or the taxonomy domain the
+    documented labelling rules give from the query's metadata (no score is read)."""
+    if by == "benchmark":
+        return dict(zip(suite.queries["query_id"], suite.queries["benchmark"]))
+    from ..method import fit_labels
+
+    queries = queries_of(suite, suite.query_ids)
+    return dict(zip(suite.query_ids, fit_labels(queries)[by].astype(str)))
+
+
+def holdout_plan(suite: Suite) -> tuple[str | None, list[str]]:
+    """What the out-of-distribution check holds out, one group at a time: the benchmarks when there are two or
+    more, else the taxonomy domains when there are two or more, else nothing (None, [])."""
+    for by in ("benchmark", "domain"):
+        groups = sorted(set(holdout_groups(suite, by).values()) - {"nan", "None"})
+        if len(groups) > 1:
+            return by, groups
+    return None, []
+
+
 class Harness:
     """Runs policies over seeds on one suite. `encoder` (may be a CachedEncoder) embeds query texts once."""
 
     def __init__(self, suite: Suite, encoder: Encoder | None = None, seeds: Sequence[int] = DEFAULT_SEEDS,
                  policies: Callable[[Suite, Scorer], list[Policy]] | None = None, n_budgets: int = 25,
-                 scorer: Scorer | None = None, blas_threads: int = 1, holdout: str | None = None):
-        self.blas_threads, self.holdout = blas_threads, holdout
+                 scorer: Scorer | None = None, blas_threads: int = 1, holdout: str | None = None,
+                 holdout_by: str = "benchmark"):
+        """holdout: a group left out of fit and calibrate (the out-of-distribution check); holdout_by: what a
+        group is, "benchmark" or "domain" (the taxonomy domain the labelling rules give, for a one-benchmark
+        suite such as MMLU-Pro's subjects)."""
+        if holdout_by not in ("benchmark", "domain"):
+            raise ValueError(f"holdout_by must be 'benchmark' or 'domain', not {holdout_by!r}")
+        self.blas_threads, self.holdout, self.holdout_by = blas_threads, holdout, holdout_by
         self.suite, self.encoder, self.seeds, self.n_budgets = suite, encoder, list(seeds), n_budgets
         self.scorer = scorer or Scorer(suite)
         self.executor = ReplayExecutor.for_suite(suite)
@@ -93,17 +120,18 @@ class Harness:
             self.embed_seconds = time.perf_counter() - t0
 
     def views(self, seed: int) -> dict[str, SplitView]:
-        """fit / calibrate / test views of one seed. With `holdout` (a benchmark), the out-of-distribution check:
-        that benchmark is left out of fit and calibrate, and test holds only its test-split queries."""
+        """fit / calibrate / test views of one seed. With `holdout` (a benchmark or domain), the
+        out-of-distribution check: that group is left out of fit and calibrate, and test holds only its
+        test-split queries."""
         splits = make_splits(self.suite.queries, self.suite.name, seed)
-        benchmark = dict(zip(self.suite.queries["query_id"], self.suite.queries["benchmark"]))
-        if self.holdout is not None and self.holdout not in set(benchmark.values()):
-            raise ValueError(f"unknown benchmark {self.holdout!r} to hold out")
+        group = holdout_groups(self.suite, self.holdout_by) if self.holdout is not None else {}
+        if self.holdout is not None and self.holdout not in set(group.values()):
+            raise ValueError(f"unknown {self.holdout_by} {self.holdout!r} to hold out")
         out = {}
         for part in ("fit", "calibrate", "test"):
             ids = list(split_ids(splits, part))
             if self.holdout is not None:
-                ids = [q for q in ids if (benchmark[q] == self.holdout) == (part == "test")]
+                ids = [q for q in ids if (group[q] == self.holdout) == (part == "test")]
             emb = None if self._emb is None else self._emb[1][self._emb[0].loc[ids].to_numpy()]
             out[part] = SplitView([self._queries[q] for q in ids], emb, suite=self.suite.name, split=part, seed=seed,
                                   executor=self.executor, model_names=list(self.suite.model_names))
@@ -115,11 +143,16 @@ class Harness:
         return FitData(fit, self.scorer.scores(ids), self.scorer.costs(ids), self.scorer.failed(ids),
                        families=dict(zip(self.suite.models["model"], self.suite.models["family"])))
 
+    def limits(self):
+        """A context in which fits and sweeps run with `blas_threads` BLAS threads: the matrices are small, and
+        oversubscribed threads made sklearn fits 30x slower. Everything that fits on this harness's splits
+        (run, the judge diagnostics, the budget explorer) runs inside it."""
+        return threadpool_limits(limits=self.blas_threads)
+
     def run(self) -> HarnessResult:
         result = HarnessResult(self.suite.name, list(self.suite.model_names), [])
         t0 = time.perf_counter()
-        # One BLAS thread: the matrices are small, and oversubscribed threads made sklearn fits 30x slower.
-        with threadpool_limits(limits=self.blas_threads):
+        with self.limits():
             for seed in self.seeds:
                 result.runs += self.run_seed(seed, result.timings, result)
         result.timings["total"] = time.perf_counter() - t0

@@ -25,10 +25,13 @@ import numpy as np
 
 from .extract import EXACT_EXTRACTORS, extract_answer, extract_code, similarity, token_set
 
-HEDGES = re.compile(r"(?i)\b(?:not sure|i think|maybe|perhaps|might|possibly|unclear|unsure|probably|i believe|"
+# matched on lowercased text (3x faster than a case-insensitive pattern)
+HEDGES = re.compile(r"\b(?:not sure|i think|maybe|perhaps|might|possibly|unclear|unsure|probably|i believe|"
                     r"not certain|cannot determine|can't determine|it seems|likely)\b")
 FORMATS = ("multiple_choice", "number", "math", "literal", "code", "free_text")
 N_REDUCED = 16
+MAX_ROWS = 100_000  # training rows (query, candidate, context) at most: bigger fit splits are subsampled by query
+_UNSET = object()
 
 
 def answer_key(answer_format: str, text: str | None):
@@ -54,12 +57,12 @@ def keys_agree(a, b) -> float:
     return float(a == b)
 
 
-def answer_features(answer_format: str, text: str | None) -> tuple[float, float, float]:
-    """(parsed, log length / 10, hedging words) of one reply."""
+def answer_features(answer_format: str, text: str | None, key=_UNSET) -> tuple[float, float, float]:
+    """(parsed, log length / 10, hedging words) of one reply; key: its answer_key when already extracted."""
     if not text:
         return 0.0, 0.0, 0.0
-    return float(answer_key(answer_format, text) is not None), float(np.log1p(len(text)) / 10.0), \
-        float(len(HEDGES.findall(text[:4000])))
+    key = answer_key(answer_format, text) if key is _UNSET else key
+    return float(key is not None), float(np.log1p(len(text)) / 10.0), float(len(HEDGES.findall(text[:4000].lower())))
 
 
 class TreeEnsemble:
@@ -121,9 +124,11 @@ class StateVerifier:
 
     def __init__(self, n_reduced: int = N_REDUCED, contexts: int = 2, max_context: int = 3, max_iter: int = 100,
                  learning_rate: float = 0.08, max_leaf_nodes: int = 15, min_samples_leaf: int = 40,
-                 drop: Sequence[str] = ()):
-        """drop: feature groups left out (ablations): query, answer, predicted, agreement."""
-        self.drop = tuple(drop)
+                 drop: Sequence[str] = (), max_rows: int | None = MAX_ROWS):
+        """drop: feature groups left out (ablations): query, answer, predicted, agreement. max_rows: when fit has
+        more queries than max_rows / (models x contexts), a seeded subset of that many queries trains the trees
+        (a size rule: the fit's cost stays bounded on big suites; None: every query)."""
+        self.drop, self.max_rows = tuple(drop), max_rows
         self.n_reduced, self.contexts, self.max_context = n_reduced, contexts, max_context
         self.max_iter, self.learning_rate = max_iter, learning_rate
         self.max_leaf_nodes, self.min_samples_leaf = max_leaf_nodes, min_samples_leaf
@@ -196,9 +201,13 @@ class StateVerifier:
         self.components_ = vt[: min(self.n_reduced, len(vt))]
         reduced = self.reduce(x, n)
         fmt = np.array([FORMATS.index(f) if f in FORMATS else FORMATS.index("free_text") for f in formats])
-        keys = np.array([[answer_key(FORMATS[fmt[i]], texts[i, j]) for j in range(m)] for i in range(n)], object)
-        ans = answer_table(fmt, texts)
         rng = np.random.default_rng([seed, 1313])
+        if self.max_rows is not None and n * m * self.contexts > self.max_rows:
+            sub = np.sort(rng.permutation(n)[: max(1, self.max_rows // (m * self.contexts))])
+            reduced, fmt, texts = reduced[sub], fmt[sub], np.asarray(texts, object)[sub]
+            predicted_oof, scores, n = np.asarray(predicted_oof)[sub], np.asarray(scores, float)[sub], len(sub)
+        keys = np.array([[answer_key(FORMATS[fmt[i]], texts[i, j]) for j in range(m)] for i in range(n)], object)
+        ans = answer_table(fmt, texts, keys)
         rank = np.argsort(np.argsort(unit_cost))  # cost rank of each model
         ri = np.repeat(np.arange(n), m * self.contexts)
         rj = np.tile(np.repeat(np.arange(m), self.contexts), n)
@@ -247,7 +256,7 @@ class StateVerifier:
                 "hyper": {"n_reduced": self.n_reduced, "contexts": self.contexts, "max_context": self.max_context,
                           "max_iter": self.max_iter, "learning_rate": self.learning_rate,
                           "max_leaf_nodes": self.max_leaf_nodes, "min_samples_leaf": self.min_samples_leaf,
-                          "drop": list(self.drop)}}
+                          "drop": list(self.drop), "max_rows": self.max_rows}}
 
     @classmethod
     def from_arrays(cls, prefix: str, arrays: dict, meta: dict) -> "StateVerifier":
@@ -381,14 +390,16 @@ def _memo(state, core) -> _Memo:
     return table[key][1]
 
 
-def answer_table(fmt: np.ndarray, texts: np.ndarray) -> np.ndarray:
-    """(n, m, 4) candidate answer features: readable, parsed, log length, hedging words."""
+def answer_table(fmt: np.ndarray, texts: np.ndarray, keys: np.ndarray | None = None) -> np.ndarray:
+    """(n, m, 4) candidate answer features: readable, parsed, log length, hedging words (keys: the answer keys
+    already extracted, reused for 'parsed')."""
     n, m = texts.shape
     out = np.zeros((n, m, 4))
     for i in range(n):
         for j in range(m):
             t = texts[i, j]
-            out[i, j] = (float(bool(t)),) + answer_features(FORMATS[fmt[i]], t)
+            key = _UNSET if keys is None else keys[i, j]
+            out[i, j] = (float(bool(t)),) + answer_features(FORMATS[fmt[i]], t, key)
     return out
 
 

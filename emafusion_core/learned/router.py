@@ -16,7 +16,7 @@ from ..execution import Query
 from ..features import Encoder
 from ..routing import Route
 from .selection import allowed_models, check_costs, select_top_k
-from .train import TrainConfig, TrainReport, train_score_net
+from .train import TrainConfig, TrainReport, deterministic_torch, train_score_net
 
 _UNSET = object()  # "use the router's own setting" (None already means "no budget" for max_cost_usd)
 
@@ -120,6 +120,41 @@ class LearnedRouter:
 
     def predict_from_embeddings(self, embeddings: np.ndarray, extra=None) -> np.ndarray:
         return self._predict(self._join(embeddings, extra, None))
+
+    def update_heads(self, embeddings: np.ndarray, models: np.ndarray, targets: np.ndarray, weights: np.ndarray,
+                     steps: int = 5, lr: float = 0.05, shrinkage: float = 1.0) -> float:
+        """A few gradient steps on the per-model heads only (the trunk stays as fitted) toward `targets` in [0, 1]
+        for (query, model) pairs, e.g. judge verdicts (online.py), weighted, with an L2 pull of strength
+        `shrinkage` toward the heads fit produced, so pseudo-labels move the router only so far. BCE routers only.
+        Returns the last step's fit loss."""
+        if self.net is None or self.config.loss != "bce":
+            raise RuntimeError("update_heads needs a fitted router trained with the bce loss")
+        if not hasattr(self, "prior_heads_"):
+            self.prior_heads_ = [t.detach().clone() for t in (self.net.heads.weight, self.net.heads.bias)]
+        x = torch.from_numpy(self._join(embeddings, None, None))
+        j = torch.from_numpy(np.asarray(models, np.int64))
+        y = torch.from_numpy(np.asarray(targets, np.float32))
+        w = torch.from_numpy(np.asarray(weights, np.float32))
+        loss_value = 0.0
+        with deterministic_torch(0, 1):  # the same update on every machine, whatever its core count
+            with torch.no_grad():
+                h = self.net.trunk.eval()(x)
+            head = self.net.heads
+            opt = torch.optim.SGD(head.parameters(), lr=lr)
+            for _ in range(steps):
+                opt.zero_grad()
+                logit = (h * head.weight[j]).sum(1) + head.bias[j]
+                fit = (torch.nn.functional.binary_cross_entropy_with_logits(logit, y, reduction="none") * w).sum()
+                fit = fit / w.sum().clamp_min(1e-9)
+                fit.backward()
+                opt.step()
+                # the L2 pull as a proximal step: stable for any shrinkage (a gradient step on it is not)
+                with torch.no_grad():
+                    for param, prior in zip((head.weight, head.bias), self.prior_heads_):
+                        param.copy_((param + 2 * lr * shrinkage * prior) / (1 + 2 * lr * shrinkage))
+                loss_value = float(fit.detach())
+        self.net.eval()
+        return loss_value
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
         if self.net is None:

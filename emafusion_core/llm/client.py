@@ -152,6 +152,9 @@ class LLMClient:
     transport: the async completion function (default litellm.acompletion); tests inject faults here.
     loop: the LoopThread that runs the blocking methods (default: one shared by the process).
     record: a CallRecord that notes the outcome of every call (default None: nothing is kept per call).
+    reuse_failures: in live mode, a charged bad reply already in the cache (truncated, empty, ...) is that
+      request's outcome: raised again as the recorded BadReply at no cost, not asked again (collection: a rerun
+      pays for nothing it already paid for). Replay mode always does this.
 
     `view()` makes a client for one request (or any unit of work) that shares this one's cache and
     everything about how calls are made, with its own budget and its own CallRecord.
@@ -164,7 +167,7 @@ class LLMClient:
                  rng: random.Random | None = None, loop: LoopThread | None = None,
                  record: CallRecord | None = None, deadline: float | None = None,
                  template_tokens: int = TEMPLATE_TOKENS,
-                 per_message_tokens: int = PER_MESSAGE_TOKENS):
+                 per_message_tokens: int = PER_MESSAGE_TOKENS, reuse_failures: bool = False):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         self.cache = cache if isinstance(cache, ResponseCache) else ResponseCache(cache)
@@ -186,6 +189,7 @@ class LLMClient:
         self._parent: LLMClient | None = None  # the client this one is a view of
         self.deadline = deadline  # time.monotonic() after which no call of this client is sent or waited for
         self.template_tokens, self.per_message_tokens = int(template_tokens), int(per_message_tokens)
+        self.reuse_failures = reuse_failures
         # per event loop: the per-model semaphores, and the calls in flight by cache key (shared by views)
         self._limits: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._inflight: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -211,7 +215,7 @@ class LLMClient:
                           transport=self._transport, progress=self.progress, rng=self._rng, loop=self._loop,
                           record=CallRecord() if record is None else record, template_tokens=self.template_tokens,
                           deadline=self.deadline if deadline_s is None else _earliest(self.deadline, deadline_s),
-                          per_message_tokens=self.per_message_tokens)
+                          per_message_tokens=self.per_message_tokens, reuse_failures=self.reuse_failures)
         view.stats = self.stats
         view._parent = self
         view._limits, view._inflight = self._limits, self._inflight
@@ -349,9 +353,11 @@ class LLMClient:
         if status == "ok":
             self.stats.hits += 1
             return Reply.from_record(record, cached=True)
-        if self.mode != "replay":
+        if self.mode != "replay" and not (status == "failed" and self.reuse_failures):
             return None
         if status == "failed":  # replay the recorded failure, with the cost it had
+            if self.reuse_failures:
+                self.stats.hits += 1
             raise BadReply(f"replay: recorded {record.get('problem')} reply from {request.model!r} (key {key})",
                            kind=record.get("problem", "bad_reply"), text=record.get("text"),
                            input_tokens=record.get("input_tokens"), output_tokens=record.get("output_tokens"),

@@ -22,6 +22,8 @@ class SuitabilityTable:
         self._sum: dict[str, np.ndarray] = {}  # axis -> (n_categories, n_models) probability-weighted scores
         self._mass: dict[str, np.ndarray] = {}  # axis -> (n_categories, n_models) probability mass observed
         self._overall = np.zeros(len(self.model_names))
+        self._pseudo: dict[str, np.ndarray] = {}  # axis -> pseudo-observations added by `update`
+        self._fitted_mass: dict[str, np.ndarray] = {}  # axis -> the mass fit measured (what `cap` is relative to)
 
     def fit(self, label_probs: Probs, scores: np.ndarray) -> "SuitabilityTable":
         """label_probs: fit-split labels (one-hot or soft); scores: (n_queries, n_models) observed scores."""
@@ -53,11 +55,32 @@ class SuitabilityTable:
         per_axis = [label_probs[axis] @ self.quality(axis) for axis in AXES]
         return np.min(np.stack(per_axis), axis=0)
 
-    def update(self, label_probs: Probs, model_index: int, verdicts, weight: float = 1.0) -> None:
-        """Fold in judge verdicts on new answers of one model (the "self-optimizing" loop, our reading):
-        each verdict counts as `weight` pseudo-observations in the categories its query belongs to."""
+    def update(self, label_probs: Probs, model_index: int, verdicts, weight=1.0, cap: float | None = None) -> float:
+        """Fold in judge verdicts on new answers of one model (the self-optimising loop, online.py): each verdict
+        counts as `weight` (a number, or one per verdict) pseudo-observations in the categories its query
+        belongs to. cap: pseudo-observations per (category, model) never exceed cap x (the fitted mass +
+        prior_strength), so a run of wrong verdicts can move a cell only so far from what fit measured; an
+        update beyond it is scaled down. Returns the pseudo-observations applied (summed over the first axis)."""
         verdicts = np.asarray(verdicts, float)
-        for axis in AXES:
-            p = label_probs[axis] * weight
+        w = np.broadcast_to(np.asarray(weight, float), verdicts.shape)
+        applied = 0.0
+        for n, axis in enumerate(AXES):
+            if axis not in self._pseudo:
+                self._pseudo[axis] = np.zeros_like(self._mass[axis])
+                self._fitted_mass[axis] = self._mass[axis].copy()
+            p = label_probs[axis] * w[:, None]
+            add = p.sum(axis=0)
+            if cap is not None:
+                room = np.maximum(cap * (self._fitted_mass[axis][:, model_index] + self.prior_strength)
+                                  - self._pseudo[axis][:, model_index], 0.0)
+                scale = np.where(add > 0, np.minimum(1.0, room / np.where(add > 0, add, 1.0)), 0.0)
+                p, add = p * scale[None, :], add * scale
             self._sum[axis][:, model_index] += p.T @ verdicts
-            self._mass[axis][:, model_index] += p.sum(axis=0)
+            self._mass[axis][:, model_index] += add
+            self._pseudo[axis][:, model_index] += add
+            applied += float(add.sum()) if n == 0 else 0.0
+        return applied
+
+    def pseudo(self, axis: str) -> np.ndarray:
+        """(n_categories, n_models) pseudo-observations folded in by `update` so far (zeros before any)."""
+        return self._pseudo.get(axis, np.zeros_like(self._mass[axis]))

@@ -99,8 +99,9 @@ class MLPRouter(_UtilityRouter):
         from sklearn.neural_network import MLPRegressor
 
         self.fit_costs(data)
+        # early stopping holds out 10% of fit and needs two queries there: a smaller (collected) suite trains without
         self._model = MLPRegressor(hidden_layer_sizes=self.hidden, alpha=self.alpha, max_iter=self.max_iter,
-                                   early_stopping=True, random_state=data.seed)
+                                   early_stopping=len(data.view) >= 20, random_state=data.seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             self._model.fit(_embeddings(data.view), data.scores)

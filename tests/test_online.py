@@ -1,0 +1,163 @@
+"""The self-optimising loop (online.py): its updates come from the judges' verdicts, never from a score column;
+they are bounded; exploration is charged; a saved method keeps what was learned and reloads to the same routing."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emafusion_core.execution import ReplayExecutor
+from emafusion_core.features import HashingEncoder
+from emafusion_core.method import EMAFusion, OperatingPoint
+from emafusion_core.online import SelfOptimiser
+from emafusion_core.persist import load_method, save_method
+from suite_support import split_sets
+
+POINT = OperatingPoint("hybrid", tau_c=0.5, tau_fam=0.3, cost_weight=0.05, panel=("verifier",), tau_j=(("*", 0.6),))
+
+
+@pytest.fixture(scope="module")
+def fitted(routerbench):
+    suite = routerbench.subset(sorted(routerbench.query_ids)[::3])
+    sets = split_sets(suite, HashingEncoder(128), ("fit", "calibrate", "test"))
+    return EMAFusion(encoder=HashingEncoder(128)).fit(sets["fit"]), sets, suite
+
+
+def _fresh(view):
+    return type(view)(view.queries, view.embeddings)
+
+
+def _table(method):
+    t = method.taxonomy_router_.suitability
+    return {a: (t._sum[a].copy(), t._mass[a].copy()) for a in t._sum}
+
+
+def _loop(fitted, **kw):
+    import copy
+
+    method, sets, _ = fitted
+    return SelfOptimiser(copy.deepcopy(method), POINT, **kw), sets
+
+
+def test_updates_come_from_verdicts_and_change_the_table(fitted):
+    loop, sets = _loop(fitted, explore_share=0.2)
+    before = _table(loop.method)
+    cal = sets["calibrate"]
+    loop.observe(_fresh(cal.view), cal.executor)
+    after = _table(loop.method)
+    assert loop.log.verdicts > 0 and loop.log.pseudo_observations > 0
+    assert any(not np.array_equal(before[a][1], after[a][1]) for a in before)
+    test = sets["test"]
+    moved = loop.method.learned_.predict_from_embeddings(test.view.embeddings)
+    fitted_pred = fitted[0].learned_.predict_from_embeddings(test.view.embeddings)
+    assert not np.allclose(moved, fitted_pred), "the learned router's heads should learn from the verdicts"
+
+
+def test_head_updates_are_pulled_toward_the_fitted_heads(fitted):
+    import copy
+
+    method, sets, _ = fitted
+    x = sets["test"].view.embeddings[:40]
+    prior = method.learned_.predict_from_embeddings(x)
+    shift = {}
+    for shrinkage in (0.0, 100.0):
+        learned = copy.deepcopy(method.learned_)
+        learned.update_heads(x, np.zeros(40, int), np.ones(40), np.ones(40), steps=20, lr=0.5, shrinkage=shrinkage)
+        shift[shrinkage] = np.abs(learned.predict_from_embeddings(x)[:, 0] - prior[:, 0]).mean()
+    assert shift[100.0] < 0.2 * shift[0.0]
+
+
+def test_updates_never_read_scores(fitted):
+    """Permuting the score column of the outcomes the stream is answered from changes nothing the loop learns
+    (the executor never carries scores; this catches any path that would)."""
+    method, sets, suite = fitted
+    cal = sets["calibrate"]
+    outcomes = suite.outcomes.copy()
+    rng = np.random.default_rng(0)
+    outcomes["score"] = rng.permutation(outcomes["score"].to_numpy())
+    permuted = ReplayExecutor(outcomes.drop(columns=["score"]), suite.model_names)
+    tables = []
+    for executor in (cal.executor, permuted):
+        loop, _ = _loop(fitted, explore_share=0.2)
+        loop.observe(_fresh(cal.view), executor)
+        tables.append(_table(loop.method))
+    for axis in tables[0]:
+        np.testing.assert_array_equal(tables[0][axis][0], tables[1][axis][0])
+        np.testing.assert_array_equal(tables[0][axis][1], tables[1][axis][1])
+
+
+def test_a_judge_that_always_says_wrong_moves_the_table_only_as_far_as_the_cap(fitted):
+    loop, sets = _loop(fitted, cap=0.5, explore_share=1.0)
+    table = loop.method.taxonomy_router_.suitability
+    fitted_mass = {a: table._mass[a].copy() for a in table._sum}
+    cal = sets["calibrate"]
+    always_wrong = lambda batch, rows, models, conf: np.zeros(len(rows))  # noqa: E731
+    for _ in range(5):
+        loop.observe(_fresh(cal.view), cal.executor, always_wrong)
+    for axis, mass in fitted_mass.items():
+        assert (table.pseudo(axis) <= 0.5 * (mass + table.prior_strength) + 1e-9).all()
+        assert table.pseudo(axis).sum() > 0
+
+
+def test_exploration_is_charged_to_the_judges(fitted):
+    method, sets, _ = fitted
+    cal = sets["calibrate"]
+    base, _ = method.decide(_fresh(cal.view), cal.executor, POINT)
+    loop, _ = _loop(fitted, explore_share=1.0)
+    explored = loop.observe(_fresh(cal.view), cal.executor)
+    assert loop.log.explored > 0
+    assert explored.judge_cost.sum() > base.judge_cost.sum()
+    assert explored.judge_calls.sum() > base.judge_calls.sum()
+
+
+def test_a_saved_state_reloads_to_the_same_routing_and_keeps_learning_the_same(fitted, tmp_path):
+    loop, sets = _loop(fitted, explore_share=0.2)
+    cal, test = sets["calibrate"], sets["test"]
+    loop.observe(_fresh(cal.view), cal.executor)
+    folder = save_method(loop.method, tmp_path / "model")
+    loaded = load_method(folder, HashingEncoder(128))
+    for a, b in zip(loop.method.route(_fresh(test.view), POINT), loaded.route(_fresh(test.view), POINT)):
+        np.testing.assert_array_equal(a, b)
+    again = SelfOptimiser(loaded, POINT, explore_share=0.2)
+    loop.observe(_fresh(test.view), test.executor)
+    again.observe(_fresh(test.view), test.executor)
+    for axis, (s, m) in _table(loop.method).items():
+        np.testing.assert_allclose(_table(loaded)[axis][0], s)
+        np.testing.assert_allclose(_table(loaded)[axis][1], m)
+
+
+def test_the_loop_refuses_a_point_without_judges(fitted):
+    method, _, _ = fitted
+    with pytest.raises(ValueError, match="cascade"):
+        SelfOptimiser(method, OperatingPoint("hybrid", cascade=False, panel=()))
+
+
+def test_the_claims_row_follows_the_ci_over_seeds():
+    import pandas as pd
+
+    from emafusion_core.evaluation.self_optimising import gain_table, self_optimising_claims
+
+    def rows(gains):
+        out = []
+        for seed, g in enumerate(gains):
+            for arm, v in (("frozen", 0.5), ("verdicts", 0.5 + g), ("ceiling (true scores)", 0.6),
+                           ("all of fit labelled", 0.7)):
+                out.append(dict(suite="s", stream="random", label_share=0.1, seed=seed, arm=arm, seen=100, aiq=v))
+        return pd.DataFrame(out)
+
+    verdicts = {}
+    for name, gains in (("up", [0.01, 0.012, 0.011]), ("down", [-0.01, -0.012, -0.011]), ("flat", [0.01, -0.01, 0.0])):
+        claim = self_optimising_claims(gain_table(rows(gains)), 0.1)
+        assert len(claim) == 1 and claim["claim"].iloc[0].startswith("self-optimising")
+        verdicts[name] = claim["verdict"].iloc[0]
+    from emafusion_core.evaluation.claims import HOLDS, INCONCLUSIVE, NOT_HOLD
+
+    assert verdicts == {"up": HOLDS, "down": NOT_HOLD, "flat": INCONCLUSIVE}
+
+
+def test_shares_parameters_are_fractions():
+    from emafusion_core import params
+
+    assert params.shares("0.05, 0.1", "label_shares") == [0.05, 0.1]
+    for bad in ([0], [1.5], ["x"], [True], []):
+        with pytest.raises(params.ParameterError, match="label_shares"):
+            params.shares(bad, "label_shares")
