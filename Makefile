@@ -16,10 +16,12 @@ export TRANSFORMERS_OFFLINE := 1
 # figures; scripts without a kernel and without a display fall back to Agg by themselves.
 # The browser test drives Debian's Chromium (never a browser download): `make browser` installs it when missing.
 CHROMIUM := /usr/lib/chromium/chromium
+# The Redis ledger test starts Debian's redis-server: `make redis` installs it when missing.
+REDIS_SERVER := /usr/bin/redis-server
 # `make lab PORT=8890` picks the port; by default the first free one from 8888 on.
 PORT ?= $(shell $(PYTHON) -c 'import socket; print(next(p for p in range(8888, 8988) if socket.socket().connect_ex(("127.0.0.1", p))))' 2>/dev/null || echo 8888)
 
-.PHONY: setup test test-fast reproduce check-figures data lab browser bench clean-venv
+.PHONY: setup test test-fast reproduce check-figures data lab browser redis bench clean-venv
 
 setup: $(STAMP)
 
@@ -46,7 +48,19 @@ browser:
 	  echo "[browser] (or your distribution's chromium); until then tests/test_browser.py is skipped (fails under CI=true)"; \
 	fi
 
-test: $(STAMP) browser
+# Debian's redis-server for tests/test_ledger.py (the Redis budget ledger); root only, like browser.
+redis:
+	@if [ -x $(REDIS_SERVER) ] || command -v redis-server >/dev/null; then :; \
+	elif [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	  echo "[redis] installing Debian's redis-server for the ledger test ..."; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } \
+	    || { echo "[redis] apt-get install redis-server failed"; exit 1; }; \
+	else \
+	  echo "[redis] redis-server is missing and this is not root: run 'sudo apt-get install redis-server'"; \
+	  echo "[redis] until then the Redis ledger tests are skipped (they fail under CI=true)"; \
+	fi
+
+test: $(STAMP) browser redis
 	@$(PY) -m pytest -q -ra; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 

@@ -1,4 +1,5 @@
-"""The `emafusion` command: `data check`, `collect`, `reproduce`, `eval`, `fit`, `route`, `ask`, `serve`."""
+"""The `emafusion` command: `data check`, `collect`, `reproduce`, `eval`, `fit`, `route`, `ask`, `serve`,
+`budget show|reset`."""
 from __future__ import annotations
 
 import argparse
@@ -115,13 +116,73 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .server import create_app
+    from .server.app import warm_up
 
-    system = _system(args.config)
-    if system is None:
+    from .ledgers import describe
+
+    if args.workers < 1:
+        print("emafusion serve: --workers must be at least 1", file=sys.stderr)
         return 2
+    if args.workers == 1:
+        system = _system(args.config)
+        if system is None:
+            return 2
+        config = system.config
+    else:  # each worker process builds its own system from the file; check the file (and its ledger) first
+        import os
+        from pathlib import Path
+
+        from .config import ConfigError
+        from .server.app import CONFIG_ENV
+        from .system import make_client
+
+        config = _load(args.config)
+        if config is None:
+            return 2
+        try:
+            make_client(config)
+        except ConfigError as exc:
+            print(f"invalid config: {args.config}: {_one_line(exc)}", file=sys.stderr)
+            return 2
+        os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
     print(f"emafusion serve: OpenAI-compatible endpoint at http://{args.host}:{args.port}/v1 "
-          f"(models: emafusion, emafusion-budget-<usd>; budget: {system.config.budget_usd} USD)", file=sys.stderr)
-    uvicorn.run(create_app(system, None), host=args.host, port=args.port, log_level=args.log_level)
+          f"(models: emafusion, emafusion-budget-<usd>; budget: {config.budget_usd} USD, {describe(config)}; "
+          f"{args.workers} worker(s))", file=sys.stderr)
+    if args.workers == 1:
+        warm_up(system)
+        uvicorn.run(create_app(system, None), host=args.host, port=args.port, log_level=args.log_level)
+    else:
+        uvicorn.run("emafusion_core.server.app:app_from_environment", factory=True, workers=args.workers,
+                    host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _budget(args: argparse.Namespace) -> int:
+    from .config import ConfigError
+    from .ledgers import describe, open_ledger
+
+    config = _load(args.config)
+    if config is None:
+        return 2
+    try:
+        ledger = open_ledger(config)
+    except ConfigError as exc:
+        print(f"invalid config: {args.config}: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    cap = config.budget_usd
+    if args.budget_command == "reset":
+        before = ledger.reset()
+        print(f"reset {describe(config)}: spent ${before.spent:.6f} -> $0 (reservations in flight kept: "
+              f"{before.holds}, ${before.reserved:.6f})")
+        return 0
+    t = ledger.totals()
+    print(describe(config))
+    print(f"  cap: {'none' if cap is None else f'${cap:.6f}'}")
+    print(f"  spent: ${t.spent:.6f} (of which reservations charged in full at their lease's end: ${t.expired:.6f})")
+    print(f"  reserved by calls in flight: ${t.reserved:.6f} ({t.holds} holds)")
+    if cap is not None:
+        print(f"  remaining: ${cap - t.spent - t.reserved:.6f}")
+    print(f"  overshoot (reported beyond the reservations, not charged): ${t.overshoot:.6f}")
     return 0
 
 
@@ -244,7 +305,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                        help="uvicorn log level")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="worker processes (default 1); they share the cache and one budget ledger")
     serve.set_defaults(func=_serve)
+    budget = sub.add_parser("budget", help="show or reset what the config's budget has spent (its ledger)",
+                            description="The config's budget_usd is one cap for every process serving the config: "
+                                        "its spent total lives in a ledger (ledger: disk beside cache_dir by default, "
+                                        "or redis) and survives restarts. It resets only here, or at the start of a "
+                                        "new budget_period (day or month, UTC).")
+    budget_sub = budget.add_subparsers(dest="budget_command", required=True)
+    for name, text in (("show", "print spent, reserved, remaining and overshoot"),
+                       ("reset", "zero what the current period has spent (the operator's decision)")):
+        cmd = budget_sub.add_parser(name, help=text, description=text)
+        cmd.add_argument("--config", required=True, help="YAML configuration (budget_usd, budget_period, ledger)")
+        cmd.set_defaults(func=_budget)
     return parser
 
 

@@ -69,6 +69,20 @@ class CascadeSpec:
 
 
 @dataclass(frozen=True)
+class LedgerSpec:
+    """Where the config's budget keeps its spent total (llm/ledger.py)."""
+
+    backend: str = "disk"  # disk (beside cache_dir: shared by the processes of one machine) | redis | memory
+    path: str | None = None  # disk: a directory (default: `<cache_dir>-budget`)
+    url: str | None = None  # redis: redis://host:port/db (required for redis)
+    name: str = "default"  # the ledger's name: configs with the same name (and store) share one cap
+    lease_s: float = 900.0  # a reservation unsettled this long is charged in full (its holder died)
+
+    def disk_path(self, cache_dir: str) -> str:
+        return self.path or str(Path(cache_dir).with_name(Path(cache_dir).name + "-budget"))
+
+
+@dataclass(frozen=True)
 class Config:
     models: tuple[ModelSpec, ...]
     fit_suite: str = "routerbench"
@@ -79,6 +93,8 @@ class Config:
     budget_usd: float | None = None
     cache_dir: str = "data/cache/llm"
     mode: str = "live"
+    budget_period: str = "none"  # none | day | month (UTC): a new period starts from zero spent
+    ledger: LedgerSpec = field(default_factory=LedgerSpec)
     operating_point: str | None = None  # "<file>#<budget>": knobs calibrated by make reproduce, instead of router/cascade
     fitted: str | None = None  # a folder written by `emafusion fit`: loaded instead of fitting at start
     timeout_s: float = 120.0  # per provider attempt (each call may retry within the deadline)
@@ -146,6 +162,15 @@ class _Cascade(BaseModel):
     rule: Literal["mean", "majority", "unanimity"] = "mean"
 
 
+class _Ledger(BaseModel):
+    model_config = _STRICT
+    backend: Literal["disk", "redis", "memory"] = "disk"
+    path: _Text | None = None
+    url: Annotated[str, Field(pattern=r"^rediss?://\S+$")] | None = None
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] = "default"
+    lease_s: _Positive = 900.0
+
+
 class _File(BaseModel):
     model_config = _STRICT
     models: Annotated[list[_Model], Field(min_length=1)]
@@ -156,6 +181,8 @@ class _File(BaseModel):
     budget_usd: _NonNegative | None = None
     cache_dir: _Text = "data/cache/llm"
     mode: Literal["live", "replay", "refresh"] = "live"
+    budget_period: Literal["none", "day", "month"] = "none"
+    ledger: _Ledger = _Ledger()
     operating_point: Annotated[str, Field(pattern=r"^.+#.+$")] | None = None
     fitted: _Text | None = None
     timeout_s: _Positive = 120.0
@@ -241,6 +268,8 @@ def parse_config(doc) -> Config:
             judges.append(j if j != model else f"llm:{model}")
     if f.decompose_with is not None and f.decompose_with not in names:
         raise ConfigError(f"decompose_with: {f.decompose_with!r} is not a model of the pool ({', '.join(names)})")
+    if f.ledger.backend == "redis" and f.ledger.url is None:
+        raise ConfigError("ledger.url: required for the redis backend (redis://host:port/db)")
     models = tuple(ModelSpec(
         name=m.name, litellm_model=m.litellm_model, stands_for=m.stands_for, family=m.family, api_base=m.api_base,
         api_key_env=m.api_key_env, price_in=None if m.price is None else float(m.price.input),
@@ -250,8 +279,10 @@ def parse_config(doc) -> Config:
     return Config(models, f.fit.suite, f.fit.seed,
                   RouterSpec(r.kind, float(r.tau_c), float(r.tau_fam), float(r.cost_weight), r.k),
                   CascadeSpec(c.enabled, float(c.tau_j), tuple(judges), c.rule), f.decompose_with,
-                  None if f.budget_usd is None else float(f.budget_usd), f.cache_dir, f.mode, f.operating_point,
-                  f.fitted, float(f.timeout_s), None if f.deadline_s is None else float(f.deadline_s))
+                  None if f.budget_usd is None else float(f.budget_usd), f.cache_dir, f.mode, f.budget_period,
+                  LedgerSpec(f.ledger.backend, f.ledger.path, f.ledger.url, f.ledger.name, float(f.ledger.lease_s)),
+                  f.operating_point, f.fitted, float(f.timeout_s),
+                  None if f.deadline_s is None else float(f.deadline_s))
 
 
 def load_config(path: str | Path) -> Config:

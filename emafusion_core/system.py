@@ -24,8 +24,10 @@ from .data import DataValidationError, Suite, load_builtin, make_splits, split_i
 from .decompose import Decomposer, join_answers
 from .execution import Answer, Batch, ErrorKind, Query
 from .judges import LLMJudge, Verdict
-from .llm import LiteLLMExecutor, LLMClient, Pricer
+from .ledgers import open_ledger
+from .llm import Budget, LiteLLMExecutor, LLMClient, Pricer
 from .llm.executor import plain_messages
+from .llm.ledger import Ledger
 from .method import EMAFusion, OperatingPoint
 from .routing import Route
 
@@ -66,10 +68,12 @@ def _templates(system_prompt: str | None) -> dict:
             "template_version": "system-v1"}
 
 
-def make_client(config: Config, cache=None, **options) -> LLMClient:
+def make_client(config: Config, cache=None, ledger: Ledger | None = None, **options) -> LLMClient:
     """The gateway for a config: pool names are the gateway's model ids; endpoints carry litellm ids, bases and
-    keys read from the environment variables the config names (never from the file). options: further
-    LLMClient settings (progress, concurrency, retry, ...)."""
+    keys read from the environment variables the config names (never from the file). Its budget is the
+    config's budget_usd over the config's ledger (default: on disk beside the cache), so every process of
+    one config shares one cap and a restart keeps what was spent. options: further LLMClient settings
+    (progress, concurrency, retry, ...)."""
     endpoints, prices = {}, {}
     for i, m in enumerate(config.models):
         settings = {"model": m.litellm_model}
@@ -84,8 +88,10 @@ def make_client(config: Config, cache=None, **options) -> LLMClient:
         if m.price_in is not None and m.price_out is not None:
             prices[m.name] = (m.price_in, m.price_out)
     cache = diskcache.Cache(config.cache_dir) if cache is None else cache
+    ledger = open_ledger(config) if ledger is None else ledger
+    budget = Budget(config.budget_usd, scope="run", ledger=ledger)
     options = {"progress": False, **options}
-    return LLMClient(cache, mode=config.mode, pricer=Pricer(prices), budget=config.budget_usd, endpoints=endpoints,
+    return LLMClient(cache, mode=config.mode, pricer=Pricer(prices), budget=budget, endpoints=endpoints,
                      timeout_s=config.timeout_s, **options)
 
 

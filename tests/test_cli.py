@@ -17,7 +17,7 @@ def _write(folder, queries, outcomes, models):
 
 
 def test_data_check_accepts_a_valid_suite(tmp_path, capsys):
-    folder = _write(tmp_path / "mine", *tiny_tables())
+    folder = _write(tmp_path / "mine", *tiny_tables(30))  # 6 queries would leave calibrate empty: refused
     assert main(["data", "check", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "ok:" in out and "cheap, dear" in out
@@ -61,7 +61,7 @@ def test_eval_takes_its_options_as_the_readme_writes_them(tmp_path, capsys):
 
 
 def test_a_failed_call_recorded_in_the_outcomes_is_data_not_a_zero_score(tmp_path, capsys):
-    q, o, m = tiny_tables()
+    q, o, m = tiny_tables(30)
     o["error_kind"] = None
     o.loc[0, ["score", "error_kind"]] = [None, "provider_error"]
     assert main(["data", "check", str(_write(tmp_path / "ok", q, o, m))]) == 0

@@ -133,3 +133,73 @@ def test_save_then_load_round_trips(tmp_path, tiny_suite):
     again = load_suite(tmp_path / "tiny")
     pd.testing.assert_frame_equal(again.scores, tiny_suite.scores)
     pd.testing.assert_frame_equal(again.queries, tiny_suite.queries)
+
+
+# ---- strict types and shapes (issue 15, item 6) ---------------------------------------------------------
+
+
+def _check_fails(tmp_path, capsys, q, o, m, *needles, fmt="csv"):
+    """`emafusion data check` refuses the folder with one line naming what is wrong."""
+    from emafusion_core.cli import main
+
+    folder = _suite_dir(tmp_path, q, o, m, fmt=fmt)
+    assert main(["data", "check", str(folder)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("invalid: "), err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def test_contaminated_written_no_in_a_csv_is_false(tmp_path):
+    q, o, m = tiny_tables(30)
+    q["contaminated"] = ["no"] * 29 + ["YES"]
+    suite = load_suite(_suite_dir(tmp_path, q, o, m))
+    assert suite.queries["contaminated"].tolist() == [False] * 29 + [True]
+    q["contaminated"] = ["False", "true", "0", "1", " No "] * 6
+    (tmp_path / "again").mkdir()
+    suite = load_suite(_suite_dir(tmp_path / "again", q, o, m))
+    assert suite.queries["contaminated"].tolist() == [False, True, False, True, False] * 6
+
+
+def test_contaminated_maybe_is_refused_naming_file_column_and_line(tmp_path, capsys):
+    q, o, m = tiny_tables(30)
+    q["contaminated"] = ["no"] * 3 + ["maybe"] + ["no"] * 26
+    _check_fails(tmp_path, capsys, q, o, m, "queries.csv", "'contaminated'", "line 5", "'maybe'", "true/false")
+
+
+def test_a_fractional_n_shot_is_refused(tmp_path, capsys):
+    q, o, m = tiny_tables(30)
+    q["n_shot"] = [0.0] * 2 + [2.7] + [0.0] * 27
+    _check_fails(tmp_path, capsys, q, o, m, "queries.csv", "'n_shot'", "line 4", "not an integer")
+
+
+def test_a_zero_row_suite_is_refused(tmp_path, capsys):
+    q, o, m = tiny_tables()
+    _check_fails(tmp_path, capsys, q.iloc[:0], o.iloc[:0], m, "queries.csv", "no queries")
+
+
+def test_list_valued_query_ids_are_one_line_errors(tmp_path, capsys):
+    q, o, m = tiny_tables(30)
+    q["query_id"] = [[f"q{i}"] for i in range(30)]
+    _check_fails(tmp_path, capsys, q, o, m, "queries.parquet", "'query_id'", "row 0", "not a list", fmt="parquet")
+
+
+def test_a_missing_outcome_names_the_outcomes_files_own_line(tmp_path, capsys):
+    q, o, m = tiny_tables(30)
+    o = o[~((o["query_id"] == "q7") & (o["model"] == "dear"))]  # q7's other row is outcomes row 14: line 16
+    _check_fails(tmp_path, capsys, q, o, m, "outcomes.csv", "line 16", "'q7'", "'dear'")
+    q2, o2, m2 = tiny_tables(30)
+    o2 = o2[o2["query_id"] != "q7"]  # no outcome at all: the queries file's line is named, as such
+    (tmp_path / "b").mkdir()
+    err = _check_fails(tmp_path / "b", capsys, q2, o2, m2, "queries.csv", "line 9", "'q7'", "no row in")
+    assert "outcomes.csv" in err
+
+
+def test_a_suite_whose_splits_leave_calibrate_or_test_empty_is_refused(tmp_path, capsys):
+    q, o, m = tiny_tables(30)
+    q["contaminated"] = "yes"  # every query goes to fit
+    _check_fails(tmp_path, capsys, q, o, m, "calibrate", "test", "contaminated")
+    q, o, m = tiny_tables(2)  # two queries cannot fill three splits
+    (tmp_path / "b").mkdir()
+    _check_fails(tmp_path / "b", capsys, q, o, m, "empty")

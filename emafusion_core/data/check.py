@@ -14,20 +14,38 @@ from ..frontier import cost_range_too_narrow
 from .io import default_data_dir, load_builtin, load_suite
 from .splits import make_splits, split_ids
 from .suite import Suite
+from .validation import DataValidationError
 
 def resolve_suite(name_or_path: str | Path, data_dir: str | Path | None = None) -> Suite:
-    """A suite from a folder path, or by name from data/ (what the notebooks' `suites` parameter takes).
+    """A suite from a folder path, or by name from data/ (what the notebooks' `suites` parameter takes),
+    refused if it cannot be evaluated (check_splits).
 
     An existing folder wins; else a bare name is looked up under data/ (an unknown name lists the known ones)."""
     path = Path(name_or_path)
-    if path.is_dir():
-        return load_suite(path)
     base = Path(data_dir) if data_dir else default_data_dir()
-    if len(path.parts) == 1 and (base / path.name).is_dir():
-        return load_builtin(path.name, base)
-    if len(path.parts) == 1:
-        return load_builtin(path.name, base)  # raises: unknown suite, with the list of known ones
-    return load_suite(path)  # raises: no such suite folder
+    if path.is_dir():
+        suite = load_suite(path)
+    elif len(path.parts) == 1:
+        suite = load_builtin(path.name, base)  # raises for an unknown suite, with the list of known ones
+    else:
+        suite = load_suite(path)  # raises: no such suite folder
+    check_splits(suite)
+    return suite
+
+
+def check_splits(suite: Suite, seed: int = 0) -> None:
+    """Refuse a suite whose splits leave calibrate or test empty: nothing to choose knobs on or to report.
+    Contaminated queries always go to fit, so a suite marked contaminated throughout has neither."""
+    counts = make_splits(suite.queries, suite.name, seed).value_counts()
+    empty = [part for part in ("calibrate", "test") if counts.get(part, 0) == 0]
+    if not empty:
+        return
+    n, n_cont = len(suite.queries), int(suite.queries["contaminated"].sum())
+    source = suite.sources.get("queries", f"{suite.name}/queries")
+    raise DataValidationError(source, "contaminated" if n_cont else None, None,
+                              f"the fit/calibrate/test splits (seed {seed}: 50/20/30 of each benchmark's "
+                              f"non-contaminated queries) leave {' and '.join(empty)} empty: {n} queries, {n_cont} "
+                              f"marked contaminated (always fit); add queries or mark fewer as contaminated")
 
 
 @dataclass

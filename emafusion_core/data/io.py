@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from .suite import Suite
-from .validation import DataValidationError
+from .validation import BOOL_WORDS, DataValidationError, as_bool
 
 _SUFFIXES = (".parquet", ".csv", ".csv.gz")
 _OPTIONAL_TABLES = ("judgments",)
@@ -79,7 +79,11 @@ def gpt4_class_model(name: str, data_dir: str | Path | None = None) -> str | Non
     models = read_table(path)
     if "gpt4_class" not in models.columns:
         return None
-    marked = models.loc[models["gpt4_class"].astype(str).str.lower().isin(["true", "1"]), "model"]
+    try:
+        marked = models.loc[as_bool(models["gpt4_class"]).to_numpy(), "model"]
+    except ValueError as exc:
+        raise DataValidationError(str(path), "gpt4_class", None, f"not a boolean (write {BOOL_WORDS})", str(exc))
+
     return str(marked.iloc[0]) if len(marked) == 1 else None
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .validation import DataValidationError
+from .validation import DataValidationError, as_bool
 
 PRICE_COLUMNS = ("model", "input_usd_per_mtok", "output_usd_per_mtok", "source", "date")
 
@@ -88,9 +88,9 @@ def with_hidden_reasoning(suite, factor: float = 4.0):
     from .suite import Suite
 
     models = suite.models
-    if "hidden_reasoning" not in models.columns or not models["hidden_reasoning"].fillna(False).astype(bool).any():
+    if "hidden_reasoning" not in models.columns or not as_bool(models["hidden_reasoning"]).any():
         return suite
-    flagged = models[models["hidden_reasoning"].fillna(False).astype(bool)].set_index("model")
+    flagged = models[as_bool(models["hidden_reasoning"]).to_numpy()].set_index("model")
     outcomes = suite.outcomes.copy()
     for model, row in flagged.iterrows():
         rows = outcomes["model"] == model

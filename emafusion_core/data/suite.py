@@ -10,7 +10,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from .validation import validate_judgments, validate_models, validate_outcomes, validate_queries
+from .validation import as_bool, validate_judgments, validate_models, validate_outcomes, validate_queries
 
 _QUERY_DEFAULTS = {"category": "", "answer_format": "free_text", "n_shot": 0, "contaminated": False}
 
@@ -32,7 +32,7 @@ class Suite:
         src = lambda table: sources.get(table, f"{name}/{table}")  # noqa: E731
         validate_queries(queries, src("queries"))
         validate_models(models, src("models"))
-        validate_outcomes(outcomes, queries, models, src("outcomes"))
+        validate_outcomes(outcomes, queries, models, src("outcomes"), src("queries"))
         if judgments is not None:
             validate_judgments(judgments, queries, models, src("judgments"))
 
@@ -41,10 +41,11 @@ class Suite:
         if "question" not in q.columns:
             q["question"] = q["prompt"]
         q["question"] = q["question"].fillna(q["prompt"])
+        contaminated = as_bool(q["contaminated"]) if "contaminated" in q.columns else False
         for column, default in _QUERY_DEFAULTS.items():
             q[column] = q[column].fillna(default) if column in q.columns else default
         q["n_shot"] = q["n_shot"].astype(int)
-        q["contaminated"] = q["contaminated"].astype(bool)
+        q["contaminated"] = contaminated  # parsed strictly: "no" is False (astype(bool) would make it True)
         q["suite"] = name
         q = q.reset_index(drop=True)
 

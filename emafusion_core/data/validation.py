@@ -37,6 +37,35 @@ class DataValidationError(ValueError):
         return self.row + 2 if self.row is not None and _is_csv(self.source) else None
 
 
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+BOOL_WORDS = "true/false, 1/0 or yes/no"
+
+
+def _bool(value) -> bool | None:
+    """A strictly parsed boolean cell: None if missing; ValueError for anything but BOOL_WORDS (any case)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        raise ValueError(value)
+    if _is_scalar(value) and pd.isna(value):
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)) and value in (0, 1):
+        return bool(value)
+    raise ValueError(value)
+
+
+def as_bool(values: pd.Series, default: bool = False) -> pd.Series:
+    """A validated boolean column as Python bools (missing: default). `astype(bool)` would read "no" as True."""
+    return values.map(lambda v: default if _bool(v) is None else _bool(v)).astype(bool)
+
+
+def _is_scalar(value) -> bool:
+    return not isinstance(value, (list, tuple, dict, set, np.ndarray))
+
+
 def _first_bad(mask: pd.Series) -> int | None:
     positions = np.flatnonzero(np.asarray(mask, dtype=bool))
     return int(positions[0]) if len(positions) else None
@@ -50,6 +79,10 @@ def _check_columns(df: pd.DataFrame, table: str, source: str) -> None:
         if col.name not in df.columns:
             continue
         values = df[col.name]
+        row = _first_bad(~values.map(_is_scalar))
+        if row is not None:  # a parquet list column: one line here, not a TypeError deep in pandas
+            raise DataValidationError(source, col.name, row, f"expected a single {col.kind} value, not a list",
+                                      values.iloc[row])
         if col.required or col.kind != "str":
             # a failed call's row leaves its score empty (validate_outcomes checks that rule)
             may_be_empty = df["error_kind"].notna() if col.name == "score" and "error_kind" in df.columns else False
@@ -61,6 +94,24 @@ def _check_columns(df: pd.DataFrame, table: str, source: str) -> None:
             row = _first_bad(numeric.isna() & values.notna())
             if row is not None:
                 raise DataValidationError(source, col.name, row, "not a number", values.iloc[row])
+            if col.kind == "int":
+                integral = numeric.isna() | (numeric == numeric.round())
+                row = _first_bad(~integral)
+                if row is not None:
+                    raise DataValidationError(source, col.name, row, "not an integer", values.iloc[row])
+        if col.kind == "bool":
+            row = _first_bad(values.map(_not_bool))
+            if row is not None:
+                raise DataValidationError(source, col.name, row, f"not a boolean (write {BOOL_WORDS})",
+                                          values.iloc[row])
+
+
+def _not_bool(value) -> bool:
+    try:
+        _bool(value)
+        return False
+    except ValueError:
+        return True
 
 
 def _check_unique(df: pd.DataFrame, keys: list[str], source: str) -> None:
@@ -99,6 +150,8 @@ def _check_allowed(df: pd.DataFrame, column: str, allowed, source: str, what: st
 
 def validate_queries(queries: pd.DataFrame, source: str = "queries") -> None:
     _check_columns(queries, "queries", source)
+    if len(queries) == 0:
+        raise DataValidationError(source, None, None, "no queries: a suite needs at least one row")
     _check_unique(queries, ["query_id"], source)
     row = _first_bad(queries["prompt"].astype("string").str.strip().fillna("") == "")
     if row is not None:
@@ -108,6 +161,8 @@ def validate_queries(queries: pd.DataFrame, source: str = "queries") -> None:
 
 def validate_models(models: pd.DataFrame, source: str = "models") -> None:
     _check_columns(models, "models", source)
+    if len(models) == 0:
+        raise DataValidationError(source, None, None, "no models: a suite needs at least one row")
     _check_unique(models, ["model"], source)
     for col in ("input_usd_per_mtok", "output_usd_per_mtok"):
         if col in models.columns and models[col].notna().any():
@@ -115,7 +170,7 @@ def validate_models(models: pd.DataFrame, source: str = "models") -> None:
 
 
 def validate_outcomes(outcomes: pd.DataFrame, queries: pd.DataFrame, models: pd.DataFrame,
-                      source: str = "outcomes") -> None:
+                      source: str = "outcomes", queries_source: str = "queries") -> None:
     _check_columns(outcomes, "outcomes", source)
     _check_unique(outcomes, ["query_id", "model"], source)
     _check_range(outcomes, "score", source, 0.0, 1.0)
@@ -142,8 +197,12 @@ def validate_outcomes(outcomes: pd.DataFrame, queries: pd.DataFrame, models: pd.
         qid = incomplete.index[0] if len(incomplete) else sorted(missing_queries)[0]
         have = set(outcomes.loc[outcomes["query_id"] == qid, "model"])
         lacking = sorted(set(models["model"]) - have)
-        # the row named is the query's first outcome row (none: the query has no outcome at all)
         row = _first_bad(outcomes["query_id"] == qid)
+        if row is None:  # no outcome at all: the line to look at is the query's, in the queries file
+            raise DataValidationError(queries_source, "query_id", _first_bad(queries["query_id"] == qid),
+                                      f"query {qid!r} has no row in {source} (it needs one per model: "
+                                      f"{lacking[:5]})")
+        # the outcomes file's own row: the query's first outcome row there
         raise DataValidationError(source, "model", row,
                                   f"query {qid!r} has no outcome for model(s) {lacking[:5]}")
 

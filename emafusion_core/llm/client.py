@@ -185,6 +185,8 @@ class LLMClient:
         self._redact = Redactor(secrets_in(self.endpoints))
         self._loop = loop or shared_loop()  # the caller's (or the process's) to close, as is the cache
         self.record = record
+        self._spent, self._spent_lock = 0.0, threading.Lock()  # what this client's calls charged (spent_usd)
+        self._parent: LLMClient | None = None  # the client this one is a view of
         self.deadline = deadline  # time.monotonic() after which no call of this client is sent or waited for
         self.template_tokens, self.per_message_tokens = int(template_tokens), int(per_message_tokens)
         self.reuse_failures = reuse_failures
@@ -215,6 +217,7 @@ class LLMClient:
                           deadline=self.deadline if deadline_s is None else _earliest(self.deadline, deadline_s),
                           per_message_tokens=self.per_message_tokens, reuse_failures=self.reuse_failures)
         view.stats = self.stats
+        view._parent = self
         view._limits, view._inflight = self._limits, self._inflight
         return view
 
@@ -337,7 +340,9 @@ class LLMClient:
 
     @property
     def spent_usd(self) -> float:
-        return self.budget.spent_usd
+        """What the calls of this client and of its views charged to their budgets. Not the budget's total:
+        that may live in a ledger shared with other processes and earlier runs (budget.spent_usd)."""
+        return self._spent
 
     # ---- internals --------------------------------------------------------------------------------------
 
@@ -387,10 +392,10 @@ class LLMClient:
                     cost = exc.cost_usd = hold.usd
                 raise
             finally:
-                overshoot = self.budget.overshoot_usd
-                self.budget.settle(hold, cost)
+                overshoot = self.budget.settle(hold, cost)
+                self._charged((cost if cost >= 0 else hold.usd if hold.bounded else 0.0) - overshoot)
                 self.stats.usd += cost
-                if self.budget.overshoot_usd > overshoot:
+                if overshoot > 0:
                     log.warning("%s reported usage costing $%.6f, over the $%.6f reserved for its worst case "
                                 "(key %s): the budget was charged the reservation and the excess counted as "
                                 "overshoot", request.model, cost, hold.usd, key)
@@ -404,6 +409,14 @@ class LLMClient:
                            output_tokens=reply.output_tokens, model=request.model, key=key, cost_usd=cost)
         self.cache.put_success(key, reply.record())
         return reply
+
+    def _charged(self, usd: float) -> None:
+        """Count a settled charge here and in every client this one is a view of (spent_usd)."""
+        client = self
+        while client is not None:
+            with client._spent_lock:
+                client._spent += usd
+            client = client._parent
 
     def _litellm_model(self, model: str) -> str:
         return self.endpoints.get(model, {}).get("model", model)

@@ -42,8 +42,10 @@ on -> 504; anything unexpected -> 500. The server keeps serving.
 Concurrency. ask() is synchronous: each request runs in Starlette's threadpool. Requests run concurrently;
 each gets its own light view of the system: `LLMClient.view` (same cache, loop, per-model concurrency
 limits, endpoints and stats; its own ChainedBudget over the server's budgets and its own CallRecord of every
-call's outcome) and fresh executors and judges over it, sharing the fitted router. Budgets are thread-safe
-(a lock around reserve and settle), so concurrent requests can never jointly overshoot the server's cap.
+call's outcome) and fresh executors and judges over it, sharing the fitted router. The server's budget
+lives in the config's ledger (llm/ledger.py: one atomic update per reserve and settle, on disk beside the cache
+or in Redis), so concurrent requests, in one process or in the N processes of `--workers N` (or replicas on one
+Redis), can never jointly overshoot the cap, and a restart keeps what was spent.
 Only routing (the encoder and its embedding store) is serialised, by a lock: it is local and takes
 milliseconds.
 

@@ -2,6 +2,7 @@
 openai.py, the answering in answer.py."""
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
@@ -16,6 +17,7 @@ from .openai import (DEADLINE_HEADER, APIError, budget_of, chunks, completion, d
                      model_card, model_list, parse_chat_request)
 
 MAX_BODY_BYTES = 1_000_000
+CONFIG_ENV = "EMAFUSION_CONFIG"  # the config file of `emafusion serve --workers N` (read by each worker)
 
 
 async def _read_body(request: HTTPRequest, limit: int) -> bytes:
@@ -63,8 +65,12 @@ def create_app(system: EMAFusionSystem, budget_usd: float | None = None, *,
     @app.get("/health")
     async def health():
         b = server.budget
-        return {"status": "ok", "requests": server.requests, "spent_usd": b.spent_usd,
-                "reserved_usd": b.reserved_usd, "budget_usd": b.cap_usd, "remaining_usd": b.remaining_usd,
+        t = b.totals()  # one read of the ledger: the totals of every process sharing it
+        return {"status": "ok", "requests": server.requests, "pid": os.getpid(), "spent_usd": t.spent,
+                "reserved_usd": t.reserved, "budget_usd": b.cap_usd,
+                "remaining_usd": None if b.cap_usd is None else b.cap_usd - t.spent - t.reserved,
+                "overshoot_usd": t.overshoot, "expired_usd": t.expired,
+                "ledger": {"backend": b.ledger.backend, "name": b.ledger.name, "period": b.ledger.period},
                 "models": [m.name for m in system.config.models], "router": system.point.router}
 
     @app.get("/v1/models")
@@ -88,3 +94,23 @@ def create_app(system: EMAFusionSystem, budget_usd: float | None = None, *,
         return JSONResponse(completion(chat, served, rid, created))
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of the config file named by $EMAFUSION_CONFIG: the factory that uvicorn's worker processes
+    import (`emafusion serve --workers N`). Each worker builds its own system; all share the response cache
+    and the config's budget ledger, so they share one cap."""
+    from ..config import load_config
+
+    system = EMAFusionSystem.build(load_config(os.environ[CONFIG_ENV]))
+    warm_up(system)
+    return create_app(system, None)
+
+
+def warm_up(system: EMAFusionSystem) -> None:
+    """Route one text and import litellm before serving: loading the encoder and litellm takes seconds, which
+    a first request's deadline would otherwise pay. Routing calls no model unless the slow classifier is
+    configured (and then it is paid for)."""
+    from ..llm._litellm import litellm  # noqa: F401
+
+    system.route("warm up")

@@ -45,7 +45,10 @@ def _observed(state, decision) -> dict:
 def fitted(routerbench):
     """The method fitted once (on the pool's part of routerbench's fit split); live runs reuse it."""
     config = _config("http://127.0.0.1:9/v1", "unused")
-    system = EMAFusionSystem.build(config, client=make_client(config, {}))
+    from emafusion_core.llm.ledger import Ledger, MemoryStore
+
+    # an in-memory cache and ledger: nothing of this fit-only client is written beside "unused"
+    system = EMAFusionSystem.build(config, client=make_client(config, {}, ledger=Ledger(MemoryStore())))
     return system.method
 
 
