@@ -74,11 +74,13 @@ class SelfOptimiser:
     to the fitted mass + prior; explore_share: share of queries that buy one extra model for its verdict."""
 
     def __init__(self, method: EMAFusion, point: OperatingPoint, weight: float = 1.0, cap: float = 1.0,
-                 explore_share: float = 0.05, seed: int = 0, head_steps: int = 5, head_shrinkage: float = 1.0):
+                 explore_share: float = 0.05, seed: int = 0, head_steps: int = 5, head_shrinkage: float = 1.0,
+                 panel: tuple[str, ...] | None = None):
         """head_steps: gradient steps on the learned router's heads per batch (0: the learned router stays as
-        fitted); head_shrinkage: their L2 pull toward the fitted heads."""
-        if not point.cascade or not point.panel:
-            raise ValueError("the self-optimising loop needs an operating point with a cascade and a judge panel")
+        fitted); head_shrinkage: their L2 pull toward the fitted heads. panel: the judges whose verdicts the loop
+        learns from when the point runs no cascade of its own (calibrate may choose the router alone): they
+        judge the returned answers (charged). Default: the point's panel, else the fitted verifier."""
+        self.panel_names = tuple(point.panel) if point.cascade and point.panel else tuple(panel or ("verifier",))
         if getattr(method, "taxonomy_router_", None) is None:
             raise ValueError("the self-optimising loop updates the taxonomy router's suitability table, which this "
                              "method does not have (fitted without taxonomy labels)")
@@ -108,7 +110,7 @@ class SelfOptimiser:
             state.buy(rows_a[models_a == j], int(j), for_judge=True)
         readable = state.readable[rows_a, models_a]
         rows_a, models_a = rows_a[readable], models_a[readable]
-        panel = self.method.panel(self.point.panel, self.point.rule)
+        panel = self.method.panel(self.panel_names, self.point.rule)
         conf = panel.assess(state, rows_a, models_a) if len(rows_a) else np.zeros(0)
         self.log.explored += len(rows)
         return Assessed(rows_a, models_a, np.asarray(conf, float))
@@ -117,10 +119,16 @@ class SelfOptimiser:
         """Answer `batch` at the operating point, then fold the panel's verdicts into the suitability table.
         feedback(batch, rows, models, confidence) -> values to fold in (default: the confidences)."""
         decision, state = self.method.decide(batch, executor, self.point, record=True)
+        if not (self.point.cascade and self.point.panel):  # the router alone: the loop's panel judges its answers
+            rows_all = np.arange(len(batch))
+            readable = state.readable[rows_all, decision.final]
+            if readable.any():
+                self.method.panel(self.panel_names, self.point.rule).assess(state, rows_all[readable],
+                                                                           decision.final[readable])
         # seeded by the batch's own queries (not the loop's history): a reloaded loop explores the same way
         rng = stable_rng("self-optimising", self.seed, *batch.query_ids)
         explored = self._explore(batch, state, rng)
-        judged = assessed_answers(state, list(self.point.panel), self.point.rule)
+        judged = assessed_answers(state, list(self.panel_names), self.point.rule)
         rows = np.r_[judged.rows, explored.rows].astype(int)
         models = np.r_[judged.models, explored.models].astype(int)
         conf = np.r_[judged.confidence, explored.confidence]

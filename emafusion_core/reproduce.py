@@ -22,15 +22,19 @@ NOTEBOOKS = ROOT / "notebooks"
 
 SUITES = ("routerbench", "routellm", "zeroeval", "mmlupro")
 SELF_OPTIMISING_SUITES = ("mmlupro", "zeroeval", "routerbench")
+DIAGNOSTIC_SEEDS = [0, 1, 2]
 
 # What make reproduce runs: each notebook with its parameters, the per-suite notebooks once per suite; longest
-# first, so that with two jobs the comparison notebook starts at once and short runs fill in at the end. mmlupro's
+# first, so that with two jobs the long runs start at once and short runs fill in at the end. mmlupro's
 # out-of-distribution check holds out each of its six domains with one seed (the other suites: each benchmark,
 # three seeds), which bounds the largest loop of make reproduce.
 RUNS: list[tuple[str, dict]] = [
-    ("02_comparison", {"suites": list(SUITES)}),
+    # the comparison (every baseline, 5 seeds: the claims) once per suite, so two suites run side by side
+    *[("02_comparison", {"suites": [s]}) for s in ("zeroeval", "mmlupro", "routellm", "routerbench")],
     ("06_live_demo", {}),  # 4-5 minutes of local-LLM calls (its collect section): started early
-    *[(stem, {"suite_name": s, **({"ood_seeds": [0]} if (stem, s) == ("03_router_accuracy", "mmlupro") else {})})
+    # the diagnostics notebooks (router accuracy with the out-of-distribution check, judges) on three seeds
+    *[(stem, {"suite_name": s, "seeds": DIAGNOSTIC_SEEDS,
+              **({"ood_seeds": [0]} if (stem, s) == ("03_router_accuracy", "mmlupro") else {})})
       for s in ("mmlupro", "routellm", "zeroeval", "routerbench") for stem in ("04_judges", "03_router_accuracy")],
     # suites whose judges can read answers and whose fit queries carry taxonomy labels (routellm: 91% of its
     # answers are unrecorded, so its judges are blind and there are no verdicts to learn from)
@@ -57,7 +61,7 @@ QUICK_RUNS: list[tuple[str, dict]] = [
 OUTPUTS: dict[str, dict[str, bool]] = {
     "01_models_table": {"models_table.csv": True, "winners_table.csv": True, "models_{suite}.png": False,
                         "models_{suite}.svg": False},
-    "02_comparison": {"claims.csv": False, "baselines_{suite}.csv": False, "operating_points_{suite}.json": False,
+    "02_comparison": {"claims_{suite}.csv": False, "baselines_{suite}.csv": False, "operating_points_{suite}.json": False,
                       "frontier_{suite}.csv": False, "baselines_{suite}_summary.csv": False,
                       "frontier_{suite}.png": False, "hybrid_vs_single_{suite}.png": False},
     "03_router_accuracy": {"router_accuracy_{suite}.csv": False, "router_accuracy_{suite}.png": False,
@@ -138,14 +142,14 @@ def run_all(runs: list[tuple[str, dict]], out_dir: Path, build_dir: Path, jobs: 
                   flush=True)
         return
     import multiprocessing
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(_timed_run, stem, params, out_dir, build_dir, folder): run_name(stem, params)
                    for stem, params in runs}
         pending = set(futures)
         while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 if future.exception() is not None:
                     for other in pending:
@@ -164,7 +168,7 @@ def summary(out_dir: Path) -> str:
             best = rows.loc[rows["accuracy"].idxmax()]
             lines.append(f"{suite}: {len(rows)} models; best single model {best['model']} "
                          f"accuracy {best['accuracy']:.3f} at {best['usd_per_query']:.2e} USD/query")
-    c = all_claims(out_dir)
+    c = pd.read_csv(out_dir / "claims.csv") if (out_dir / "claims.csv").exists() else pd.DataFrame()
     if len(c):
         for r in c.itertuples(index=False):
             verdict = f" -> {r.verdict}" if isinstance(r.verdict, str) else ""
@@ -178,15 +182,32 @@ CLAIMS_START, CLAIMS_END = "<!-- claims:start (written by make reproduce) -->", 
 
 
 def all_claims(out_dir: Path) -> pd.DataFrame:
-    """Every claims row: claims.csv (notebook 02), then each claims_<topic>_<suite>.csv (e.g. notebook 07's
-    self-optimising rows), in suite order. Each notebook writes its own file, so parallel runs never share one."""
-    frames = [pd.read_csv(out_dir / "claims.csv")] if (out_dir / "claims.csv").exists() else []
-    frames += [pd.read_csv(p) for p in sorted(out_dir.glob("claims_*.csv"))]
-    if not frames:
-        return pd.DataFrame()
-    table = pd.concat(frames, ignore_index=True)
-    order = {name: i for i, name in enumerate(dict.fromkeys(table["suite"]))}
-    return table.sort_values("suite", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
+    """Every claims row, from the claims_*.csv files the notebooks write (02: claims_<suite>.csv and
+    claims_<suite>_x4.csv; 07: claims_self_optimising_<suite>.csv): each notebook run writes its own file, so
+    runs side by side never share one. Order: the shipped suites in SUITES order, each with its blocks, then any
+    other suite's files by name."""
+    files = sorted(out_dir.glob("claims_*.csv"))
+
+    def rank(path: Path) -> tuple:
+        stem = path.stem[len("claims_"):]
+        for i, suite in enumerate(SUITES):
+            for j, name in enumerate((suite, f"{suite}_x4", f"self_optimising_{suite}")):
+                if stem == name:
+                    return (i, j, "")
+        return (len(SUITES), 0, stem)
+
+    frames = [pd.read_csv(p) for p in sorted(files, key=rank)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def write_claims(out_dir: Path) -> Path | None:
+    """claims.csv: every claims file joined (what the README's table and the tests read)."""
+    table = all_claims(out_dir)
+    if table.empty:
+        return None
+    path = out_dir / "claims.csv"
+    table.to_csv(path, index=False, float_format="%.4g")
+    return path
 
 
 def readme_with_claims(readme: str, out_dir: Path) -> str:
@@ -197,7 +218,7 @@ def readme_with_claims(readme: str, out_dir: Path) -> str:
         return readme
     head, rest = readme.split(CLAIMS_START, 1)
     _, tail = rest.split(CLAIMS_END, 1)
-    table = claims_markdown(all_claims(out_dir))
+    table = claims_markdown(pd.read_csv(out_dir / "claims.csv"))
     return f"{head}{CLAIMS_START}\n{table}\n{CLAIMS_END}{tail}"
 
 
@@ -258,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     run_all(runs, args.out_dir.resolve(), args.build_dir.resolve(), args.jobs)
     print(f"[reproduce] all notebooks in {time.perf_counter() - start:.1f} s with {args.jobs} job(s); "
           f"outputs in {args.out_dir}")
+    write_claims(args.out_dir)
     print(summary(args.out_dir))
     claims = args.out_dir / "claims.csv"
     if claims.exists() and args.out_dir.resolve() == (ROOT / "figures").resolve():

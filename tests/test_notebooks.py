@@ -100,6 +100,18 @@ def test_a_failing_notebook_fails_a_parallel_run_and_the_others_still_finish(tmp
     assert (tmp_path / "fine.txt").read_text() == "ok"
 
 
+def test_claims_files_of_parallel_runs_join_in_suite_order(tmp_path):
+    cols = ["suite", "claim", "paper_value", "ours", "ci_low", "ci_high", "verdict", "how"]
+    for stem, suite in (("mysuite", "mysuite"), ("self_optimising_zeroeval", "zeroeval"),
+                        ("zeroeval_x4", "zeroeval (x4)"), ("zeroeval", "zeroeval"), ("routerbench", "routerbench")):
+        pd.DataFrame([[suite, stem, 1, 1, 0, 2, "holds", ""]], columns=cols).to_csv(tmp_path / f"claims_{stem}.csv",
+                                                                                  index=False)
+    path = reproduce.write_claims(tmp_path)
+    assert pd.read_csv(path)["claim"].tolist() == ["routerbench", "zeroeval", "zeroeval_x4",
+                                                   "self_optimising_zeroeval", "mysuite"]
+    assert reproduce.write_claims(tmp_path / "nothing-here") is None
+
+
 def test_readme_claims_table_is_the_committed_claims_csv():
     readme = (FIGURES.parent / "README.md").read_text()
     assert readme == reproduce.readme_with_claims(readme, FIGURES), \

@@ -125,10 +125,16 @@ def test_a_saved_state_reloads_to_the_same_routing_and_keeps_learning_the_same(f
         np.testing.assert_allclose(_table(loaded)[axis][1], m)
 
 
-def test_the_loop_refuses_a_point_without_judges(fitted):
-    method, _, _ = fitted
-    with pytest.raises(ValueError, match="cascade"):
-        SelfOptimiser(method, OperatingPoint("hybrid", cascade=False, panel=()))
+def test_a_router_alone_point_learns_from_its_panel_judging_the_returned_answers(fitted):
+    """Calibrate may choose the router alone (no cascade): the loop's own panel then judges what was returned."""
+    import copy
+
+    method, sets, _ = fitted
+    cal = sets["calibrate"]
+    point = OperatingPoint("hybrid", tau_c=0.5, tau_fam=0.3, cost_weight=0.05, cascade=False, panel=())
+    loop = SelfOptimiser(copy.deepcopy(method), point, explore_share=0.0, panel=("verifier",))
+    loop.observe(_fresh(cal.view), cal.executor)
+    assert loop.log.verdicts > 0
 
 
 def test_the_claims_row_follows_the_ci_over_seeds():

@@ -56,6 +56,11 @@ class StreamExperiment:
         points = method.calibrate(data, "hybrid", True, budgets=budgets, panels=None if panel is None else [panel])
         return points, points[len(points) // 2]
 
+    @staticmethod
+    def _panel_of(points) -> tuple:
+        """The judges calibrate chose (a cascade point's panel; the verifier when every point is router-alone)."""
+        return next((tuple(p.panel) for p in points if p.cascade and p.panel), ("verifier",))
+
     def _reference(self, seed: int, fit, cal, test) -> dict:
         """The system fitted on all of fit with labels, calibrated as the others (once per seed)."""
         key = (seed, self.report_on)
@@ -111,10 +116,10 @@ class StreamExperiment:
             def truth(batch, rows, models, conf):
                 return scores.scores(batch.query_ids)[rows, models]
 
-            loops = {"verdicts": (SelfOptimiser(copy.deepcopy(base), stream_point, self.weight, self.cap,
-                                                self.explore_share, seed), None),
-                     "ceiling (true scores)": (SelfOptimiser(copy.deepcopy(base), stream_point, self.weight,
-                                                             self.cap, self.explore_share, seed), truth)}
+            panel = self._panel_of(points)
+            loops = {arm: (SelfOptimiser(copy.deepcopy(base), stream_point, self.weight, self.cap, self.explore_share,
+                                         seed, panel=panel), feedback)
+                     for arm, feedback in (("verdicts", None), ("ceiling (true scores)", truth))}
             bs = self.batch_size
             marks = np.linspace(0, len(stream), self.n_checkpoints + 1)
             marks = sorted({min(len(stream), int(np.ceil(m / bs) * bs)) for m in marks})
@@ -132,7 +137,7 @@ class StreamExperiment:
                 seen = min(start, len(stream))
                 for arm, (loop, _) in loops.items():
                     # calibrate stays labelled: the knobs are re-chosen for the updated table at each checkpoint
-                    arm_points, loop.point = (self._points(loop.method, cal, stream_point.panel) if seen
+                    arm_points, loop.point = (self._points(loop.method, cal, panel) if seen
                                               else (points, loop.point))
                     out.append(dict(arm=arm, seen=seen, **self._evaluate(loop.method, arm_points, test),
                                     pseudo_observations=loop.log.pseudo_observations,
