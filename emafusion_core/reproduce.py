@@ -38,7 +38,8 @@ RUNS: list[tuple[str, dict]] = [
       for s in ("mmlupro", "routellm", "zeroeval", "routerbench") for stem in ("04_judges", "03_router_accuracy")],
     # suites whose judges can read answers and whose fit queries carry taxonomy labels (routellm: 91% of its
     # answers are unrecorded, so its judges are blind and there are no verdicts to learn from)
-    *[("07_self_optimising", {"suite_name": s}) for s in SELF_OPTIMISING_SUITES],
+    # bounded here (the notebook's defaults are three labelled shares): the 10% slice and its drift stream
+    *[("07_self_optimising", {"suite_name": s, "label_shares": [0.1]}) for s in SELF_OPTIMISING_SUITES],
     ("01_models_table", {"suites": list(SUITES)}),
     *[("05_budget_explorer", {"suite_name": s}) for s in SUITES],
 ]
@@ -91,8 +92,12 @@ def expected_outputs(runs: list[tuple[str, dict]]) -> dict[str, bool]:
 
 
 def run_name(stem: str, params: dict) -> str:
-    """The executed notebook's file name: one per (notebook, suite) for the per-suite notebooks."""
-    return f"{stem}-{params['suite_name']}" if "suite_name" in params else stem
+    """The executed notebook's file name: one per (notebook, suite) for the per-suite runs (suite_name, or a
+    one-suite `suites` list)."""
+    if "suite_name" in params:
+        return f"{stem}-{params['suite_name']}"
+    suites = params.get("suites")
+    return f"{stem}-{suites[0]}" if isinstance(suites, list) and len(suites) == 1 else stem
 
 
 def notebooks(only: list[str] | None = None) -> list[Path]:
