@@ -163,6 +163,9 @@ def test_ctrl_c_stops_collect_and_the_rerun_resumes_from_the_cache(llama_server,
     assert not (tmp_path / "data" / "mine").exists()  # nothing half-written
     with diskcache.Cache(str(tmp_path / "cache")) as peek:
         done = len(peek)
+    # the killed process's call in flight is still being answered upstream: let it end before counting anew
+    while proxy.inflight and time.monotonic() < deadline:
+        time.sleep(0.05)
     proxy.reset()
     result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
