@@ -12,7 +12,6 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from ..data.splits import DEFAULT_SEEDS  # noqa: F401  (re-exported for notebooks)
 from ..execution import stable_rng
 from ..frontier import aiq, cost_range_too_narrow
 from ..calibration import default_budgets
