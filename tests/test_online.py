@@ -183,3 +183,24 @@ def test_the_figure_has_one_panel_per_stream_and_share():
                          for arm in ("frozen", "verdicts", "ceiling (true scores)", "all of fit labelled")])
     fig = self_optimising_curves(rows, "s")
     assert len(fig.axes) == 3 and "drift" in fig.axes[2].get_title()
+
+
+def test_stream_experiment_shares_the_start_between_streams_and_keeps_the_knobs(routerbench):
+    """The random and the blocks stream of one (seed, share) start from the same fitted slice, points and frozen
+    numbers (computed once); without recalibrate, every checkpoint evaluates the knobs calibrate chose first."""
+    from emafusion_core.evaluation import Harness
+    from emafusion_core.evaluation.self_optimising import StreamExperiment
+
+    suite = routerbench.subset(sorted(routerbench.query_ids)[::4])
+    experiment = StreamExperiment(Harness(suite, HashingEncoder(128), seeds=[0]), batch_size=50, n_checkpoints=1,
+                                  n_budgets=3, max_stream=100, report_on="calibrate")
+    random = experiment.run(0, 0.2)
+    blocks = experiment.run(0, 0.2, drift=True)
+    assert len(experiment._starts) == 1
+    frozen = [f[f["arm"] == "frozen"][["aiq", "accuracy", "cost_usd"]].to_numpy() for f in (random, blocks)]
+    np.testing.assert_array_equal(*frozen)
+    assert sorted(random["seen"].unique()) == [0, 100]
+    start = random[random["seen"] == 0].set_index("arm")
+    assert start.loc["verdicts", "accuracy"] == start.loc["frozen", "accuracy"]
+    with pytest.raises(ValueError, match="report_on"):
+        StreamExperiment(experiment.harness, report_on="fit")

@@ -36,13 +36,16 @@ class StreamExperiment:
 
     def __init__(self, harness: Harness, batch_size: int = 100, n_checkpoints: int = 4, n_budgets: int = 6,
                  weight: float = 1.0, cap: float = 1.0, explore_share: float = 0.05, max_stream: int | None = None,
-                 report_on: str = "test"):
+                 report_on: str = "test", recalibrate: bool = False):
         """max_stream: at most this many streamed queries (bounds the run on large suites); report_on: the split
-        reported ('test'; 'calibrate' while developing, so that test is read once)."""
+        reported ('test'; 'calibrate' while developing, so that test is read once); recalibrate: re-choose the
+        knobs on calibrate at each checkpoint (default off: the knobs stay as calibrate chose them before the
+        stream, as in `serve`, where no labels arrive; on costs one calibrate sweep per arm and checkpoint)."""
         if report_on not in ("test", "calibrate"):
             raise ValueError("report_on must be 'test' or 'calibrate'")
-        self.report_on = report_on
+        self.report_on, self.recalibrate = report_on, recalibrate
         self._references: dict = {}
+        self._starts: dict = {}
         self.harness, self.batch_size, self.n_checkpoints, self.n_budgets = harness, batch_size, n_checkpoints, n_budgets
         self.weight, self.cap, self.explore_share, self.max_stream = weight, cap, explore_share, max_stream
 
@@ -68,14 +71,28 @@ class StreamExperiment:
             self._references[key] = self._evaluate(full, self._points(full, cal)[0], test)
         return self._references[key]
 
+    def _start(self, seed: int, label_share: float, fit, cal, test, labelled) -> tuple:
+        """The system fitted on the labelled slice, its calibrated points and its frozen evaluation: the same for
+        the random and the blocks stream of one (seed, share), so computed once."""
+        key = (seed, float(label_share), self.report_on)
+        if key not in self._starts:
+            base = fitted_method(self.harness.fit_data(_subview(fit, labelled, "fit")))
+            if getattr(base, "taxonomy_router_", None) is None:
+                raise ValueError(f"{self.harness.suite.name}: no taxonomy labels in fit, so no suitability table to "
+                                 "update")
+            points, stream_point = self._points(base, cal)
+            self._starts[key] = base, points, stream_point, self._evaluate(base, points, test)
+        return self._starts[key]
+
     def _evaluate(self, method, points, test) -> dict:
         scorer = self.harness.scorer
         rows = scorer.rows(test.query_ids)
         seen, acc, cost = {}, [], []
+        batch = replace(test, memo={})  # one memo for this method's points (what they share: features, verdicts)
         for p in points:
             key = replace(p, budget_usd=None)
             if key not in seen:
-                decision = method.decide(replace(test, memo={}), test.executor, p)[0]
+                decision = method.decide(batch, test.executor, p)[0]
                 outcome = scorer.score(None, decision, rows=rows)
                 seen[key] = (float(outcome.accuracy.mean()), float(outcome.cost.mean()))
             a, c = seen[key]
@@ -103,12 +120,8 @@ class StreamExperiment:
                 by, _ = holdout_plan(h.suite)
                 group = holdout_groups(h.suite, by or "benchmark")
                 stream = np.array(sorted(stream, key=lambda i: group[fit.queries[i].query_id]), int)
-            base = fitted_method(h.fit_data(_subview(fit, labelled, "fit")))
-            if getattr(base, "taxonomy_router_", None) is None:
-                raise ValueError(f"{h.suite.name}: no taxonomy labels in fit, so no suitability table to update")
-            points, stream_point = self._points(base, cal)
+            base, points, stream_point, frozen = self._start(seed, label_share, fit, cal, test, labelled)
             out = []
-            frozen = self._evaluate(base, points, test)
             full_row = self._reference(seed, fit, cal, test)
             scores = h.scorer
 
@@ -135,8 +148,8 @@ class StreamExperiment:
                     start += bs
                 seen = min(start, len(stream))
                 for arm, (loop, _) in loops.items():
-                    # calibrate stays labelled: the knobs are re-chosen for the updated table at each checkpoint
-                    arm_points, loop.point = (self._points(loop.method, cal, panel) if seen
+                    # calibrate stays labelled; with recalibrate, the knobs are re-chosen for the updated table
+                    arm_points, loop.point = (self._points(loop.method, cal, panel) if seen and self.recalibrate
                                               else (points, loop.point))
                     out.append(dict(arm=arm, seen=seen, **self._evaluate(loop.method, arm_points, test),
                                     pseudo_observations=loop.log.pseudo_observations,
@@ -169,13 +182,15 @@ def gain_table(rows: pd.DataFrame, metric: str = "aiq") -> pd.DataFrame:
     keys = ["suite", "stream", "label_share"]
     last = rows[rows["seen"] == rows.groupby([*keys, "seed"])["seen"].transform("max")]
     wide = last.pivot_table(index=[*keys, "seed"], columns="arm", values=metric)
+    streamed = last.groupby(keys)["seen"].max()
     out = []
     for (suite, stream, share), g in wide.groupby(level=[0, 1, 2]):
         for arm in ("verdicts", "ceiling (true scores)", "all of fit labelled"):
             diff = (g[arm] - g["frozen"]).to_numpy(float)
             ci = mean_ci_over_seeds(diff)
             out.append(dict(suite=suite, stream=stream, label_share=share, arm=arm, metric=metric, gain=ci.estimate,
-                            ci_low=ci.low, ci_high=ci.high, n_seeds=len(diff)))
+                            ci_low=ci.low, ci_high=ci.high, n_seeds=len(diff),
+                            streamed=int(streamed[(suite, stream, share)])))
     return pd.DataFrame(out)
 
 
@@ -191,6 +206,6 @@ def self_optimising_claims(gains: pd.DataFrame, label_share: float) -> pd.DataFr
     pick = (gains["arm"] == "verdicts") & (gains["stream"] == "random") & np.isclose(gains["label_share"], label_share)
     for r in gains[pick].itertuples():
         rows.append((r.suite, CLAIM, np.nan, r.gain, r.ci_low, r.ci_high, verdict(r.ci_low, r.ci_high, 0.0),
-                     f"fit on {label_share:.0%} of fit with labels, the rest of fit streamed unlabelled; test AIQ of "
-                     f"the loop minus the frozen system, per seed ({r.n_seeds} seeds)"))
+                     f"fit on {label_share:.0%} of fit with labels, then {r.streamed} more fit queries streamed "
+                     f"unlabelled; test AIQ of the loop minus the frozen system, per seed ({r.n_seeds} seeds)"))
     return pd.DataFrame(rows, columns=COLUMNS)
