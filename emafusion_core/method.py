@@ -323,18 +323,20 @@ class EMAFusion:
         a cascade grid also holds the router-alone points ('never worse than its router'); next_step 'adaptive':
         gain_price is swept instead of tau_j (answer selection is its own: the best-judged run answer)."""
         tau_c = self.tau_c_grid(batch) if router != "learned" else [0.7]
-        route_knobs = {"taxonomy": [(0.0, t, 0.0) for t in tau_c],
-                       "learned": [(0.0, 0.7, lam) for lam in LAMBDAS],
-                       "hybrid": list(product(TAU_FAM, tau_c, HYBRID_LAMBDAS))}[router]
+        learned = [("learned", 0.0, 0.7, lam) for lam in LAMBDAS]
+        # The hybrid nests its fallback: the learned router alone is the hybrid with nothing familiar, so its
+        # points (with their finer cost weights) are hybrid knobs too and calibrate can never do worse than it.
+        route_knobs = {"taxonomy": [("taxonomy", 0.0, t, 0.0) for t in tau_c], "learned": learned,
+                       "hybrid": [("hybrid", *k) for k in product(TAU_FAM, tau_c, HYBRID_LAMBDAS)] + learned}[router]
         if cascade and next_step == "adaptive":
-            points = [OperatingPoint(router, float(tc), float(tf), float(lam), self.k, True, tuple(panel), rule,
+            points = [OperatingPoint(r, float(tc), float(tf), float(lam), self.k, True, tuple(panel), rule,
                                      next_step="adaptive", gain_price=float(g))
-                      for (tf, tc, lam), g in product(route_knobs, GAIN_PRICES)]
+                      for (r, tf, tc, lam), g in product(route_knobs, GAIN_PRICES)]
             return points + (self.grid(router, False, (), batch, rule) if no_cascade else [])
         taus = TAU_J if cascade else (0.7,)
-        points = [OperatingPoint(router, float(tc), float(tf), float(lam), self.k, cascade,
+        points = [OperatingPoint(r, float(tc), float(tf), float(lam), self.k, cascade,
                                  tuple(panel) if cascade else (), rule, (("*", float(tj)),), select=sel)
-                  for sel in (selects if cascade else ("last",)) for (tf, tc, lam), tj in product(route_knobs, taus)]
+                  for sel in (selects if cascade else ("last",)) for (r, tf, tc, lam), tj in product(route_knobs, taus)]
         if cascade and no_cascade:
             points += self.grid(router, False, (), batch, rule)
         return points

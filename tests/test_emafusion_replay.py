@@ -101,13 +101,17 @@ def test_budget_explorer_picks_on_calibrate_and_caches():
     index = [k.values() for k in ex.knobs].index(cheap.knob)
     chosen_cal_cost = table.loc[index, "cost_usd"]
     assert chosen_cal_cost <= ex.budgets[0] * (1 + 1e-9) or chosen_cal_cost == table["cost_usd"].min()
-    hand = ex.at_knob(ex.knobs[-1].values())  # the dial's values, as sliders give them
-    assert hand.chosen_on == "hand" and hand.budget_usd is None and hand.knob == ex.knobs[-1].values()
+    on_dial = [k for k in ex.knobs if k.dial() == ex.knobs[0].dial()]  # the grid also holds learned-alone points
+    hand = ex.at_knob(on_dial[-1].values())  # the dial's values, as sliders give them
+    assert hand.chosen_on == "hand" and hand.budget_usd is None and hand.knob == on_dial[-1].values()
+    assert hand.setting == {"router": "hybrid", **dict(zip(on_dial[-1].dial(), on_dial[-1].values()))}
+    with pytest.raises(ValueError, match="expected 4 values"):
+        ex.at_knob((0.8,))
     assert abs(hand.shares.sum() - 1.0) < 1e-9
     calls = []
     decide = ex.policy.decide
     ex.policy.decide = lambda *a: calls.append(a) or decide(*a)
-    again = ex.at_knob(ex.knobs[-1].values())
+    again = ex.at_knob(on_dial[-1].values())
     assert calls == [] and again.accuracy == hand.accuracy  # a slider moved back costs no re-decision
 
 
@@ -157,3 +161,32 @@ def test_method_calibration_gives_the_harness_operating_points(fitted):
     assert [p.panel for p in points] == [k.panel for _, k in from_harness]
     round_trip = [OperatingPoint.from_dict(p.to_dict()) for p in points]
     assert round_trip == points
+
+
+def test_the_hybrid_nests_the_learned_router_so_calibrate_never_chooses_worse(fitted):
+    """Every learned-router point is a hybrid knob too (nothing familiar): at every budget the learned router can
+    meet, the hybrid's calibrate-chosen point is at least as accurate on calibrate as the learned router's, with or
+    without the cascade (its grid nests the learned router's cascade and router-alone points as well)."""
+    from emafusion_core.results import grade
+
+    method, sets = fitted
+    cal = sets["calibrate"]
+    for cascade in (False, True):
+        grid = method.grid("hybrid", cascade, ("verifier",), cal.view, no_cascade=cascade)
+        learned = method.grid("learned", cascade, ("verifier",), cal.view, no_cascade=cascade)
+        assert set(learned) <= set(grid)
+        budgets = np.geomspace(min(COSTS), max(COSTS) * 2, 6)
+        chosen = {r: method.calibrate(cal, r, cascade, budgets=budgets, panels=[("verifier",)] if cascade else None)
+                  for r in ("hybrid", "learned")}
+
+        def measured(point):
+            outcome = grade(method.decide(cal.view, cal.executor, point)[0], cal.scores, cal.costs, cal.failed)
+            return float(outcome.accuracy.mean()), float(outcome.cost.mean())
+
+        met = 0
+        for h, l in zip(chosen["hybrid"], chosen["learned"]):
+            (h_acc, h_cost), (l_acc, l_cost) = measured(h), measured(l)
+            if l_cost <= l.budget_usd * (1 + 1e-9):
+                met += 1
+                assert h_acc >= l_acc - 1e-12 and h_cost <= h.budget_usd * (1 + 1e-9)
+        assert met >= 3

@@ -30,6 +30,7 @@ class ExplorerPoint:
     shares: pd.Series  # share of final answers per model
     taxonomy_share: float
     seconds: float
+    setting: dict | None = None  # the knob by name, router included (a hybrid's grid also holds learned-alone points)
 
 
 class BudgetExplorer:
@@ -68,7 +69,7 @@ class BudgetExplorer:
                               {"model": float(o.model_cost.mean()), "judge": float(o.judge_cost.mean()),
                                "router": float(o.router_cost.mean())}, shares,
                               float(o.taxonomy_path.mean()) if o.taxonomy_path is not None else float("nan"),
-                              time.perf_counter() - started)
+                              time.perf_counter() - started, _setting(knob))
 
     def at_budget(self, budget_usd: float) -> ExplorerPoint:
         """The knob with the best calibrate accuracy within the budget, measured on test."""
@@ -78,7 +79,8 @@ class BudgetExplorer:
 
     def at_knob(self, knob) -> ExplorerPoint:
         """A knob set by hand (e.g. tau_c and tau_j sliders): no calibration involved, measured straight on
-        test. For exploring only: such a point is test-peeking and never a reported number."""
+        test. For exploring only: such a point is test-peeking and never a reported number. Values are read on
+        the first knob's dial (a hybrid's: tau_fam, tau_c, lambda, tau_j); an operating point is taken as is."""
         first = self.sweep.knobs[0]
         if hasattr(first, "with_values") and not hasattr(knob, "with_values"):
             knob = first.with_values(knob)  # values for the operating point's dial, e.g. (tau_fam, tau_c, lam, tau_j)
@@ -89,6 +91,13 @@ class BudgetExplorer:
         points = [self.at_budget(b) for b in self.budgets]
         return pd.DataFrame({"budget_usd": self.budgets, "accuracy": [p.accuracy for p in points],
                              "cost_usd": [p.cost_usd for p in points]})
+
+
+def _setting(knob) -> dict:
+    """An operating point's router and dial by name; any other knob as its values."""
+    if hasattr(knob, "dial"):
+        return {"router": knob.router, **dict(zip(knob.dial(), knob.values()))}
+    return {"knob": _values(knob)}
 
 
 def _values(knob) -> tuple:
