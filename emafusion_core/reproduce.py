@@ -64,6 +64,7 @@ OUTPUTS: dict[str, dict[str, bool]] = {
                         "models_{suite}.svg": False},
     "02_comparison": {"claims_{suite}.csv": False, "baselines_{suite}.csv": False, "operating_points_{suite}.json": False,
                       "frontier_{suite}.csv": False, "baselines_{suite}_summary.csv": False,
+                      "frontier_gaps_{suite}.csv": False,
                       "frontier_{suite}.png": False, "hybrid_vs_single_{suite}.png": False},
     "03_router_accuracy": {"router_accuracy_{suite}.csv": False, "router_accuracy_{suite}.png": False,
                            "ood_{suite}.csv": False},
