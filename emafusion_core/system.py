@@ -247,16 +247,17 @@ class EMAFusionSystem:
         return cls(config, method, operating_point(config, config_dir), client)
 
     def _routed(self, texts: Sequence[str], loop=None) -> tuple[Batch, list[Route]]:
-        """Embed and route under the embed lock, which also guards the learned state a self-optimising loop
-        changes: a request routes with one version of it (the newest, loaded first by loop.sync()). The
-        cascade then reads the routes memoised on the batch."""
+        """Embed under the embed lock, then route. With a self-optimising loop the lock also guards the learned
+        state it changes: the request loads the newest version (loop.sync()) and routes under the lock, so it
+        routes with one version; the cascade then reads the routes memoised on the batch. Without a loop,
+        routing runs outside the lock, as it always did."""
         batch = Batch([Query(f"request-{i}", t) for i, t in enumerate(texts)])
         with self.embed_lock:
+            batch.embeddings = self.method.embed(batch)
             if loop is not None:
                 loop.sync()
-            batch.embeddings = self.method.embed(batch)
-            routes = self.method.explain(batch, self.point)
-        return batch, routes
+                return batch, self.method.explain(batch, self.point)
+        return batch, self.method.explain(batch, self.point)
 
     def route(self, text: str) -> Route:
         return self._routed([text])[1][0]

@@ -239,6 +239,12 @@ def test_the_loop_off_changes_nothing(world):
     assert server.self_optimising() == {"enabled": False, "version": None}
     assert _same_arrays(before, learned_arrays(system.method))
     assert _stored(system) is None
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(system)) as http:
+        reply = http.get("/v1/emafusion/self-optimising")
+        assert reply.status_code == 200 and reply.json() == {"enabled": False, "version": None}
+        assert http.post("/v1/emafusion/self-optimising").status_code == 405
 
 
 # ---- failures -----------------------------------------------------------------------------------------------------
