@@ -1,9 +1,10 @@
 """The `emafusion` command: `data check`, `collect`, `reproduce`, `eval`, `fit`, `route`, `ask`, `serve`,
-`budget show|reset`."""
+`budget show|reset`, `self-optimising show|reset`."""
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 
 def _data_check(args: argparse.Namespace) -> int:
@@ -118,42 +119,114 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import create_app
     from .server.app import warm_up
 
+    from .config import ConfigError
     from .ledgers import describe
+    from .online_store import LearnedStateError
 
     if args.workers < 1:
         print("emafusion serve: --workers must be at least 1", file=sys.stderr)
         return 2
+    config = _load(args.config)
+    if config is None:
+        return 2
+    if args.self_optimising:
+        config = replace(config, self_optimising=replace(config.self_optimising, enabled=True))
     if args.workers == 1:
-        system = _system(args.config)
+        system = _built(args.config, config)
         if system is None:
             return 2
-        config = system.config
+        try:
+            app = create_app(system, None)  # opens the self-optimising loop: its stored state is checked here
+        except (ConfigError, LearnedStateError) as exc:
+            print(_state_error(args.config, config, exc), file=sys.stderr)
+            return 2
     else:  # each worker process builds its own system from the file; check the file (and its ledger) first
         import os
         from pathlib import Path
 
-        from .config import ConfigError
-        from .server.app import CONFIG_ENV
+        from .online_store import check_document, read_document, state_key
+        from .server.app import CONFIG_ENV, SELF_OPTIMISING_ENV
         from .system import make_client
 
-        config = _load(args.config)
-        if config is None:
-            return 2
         try:
-            make_client(config)
+            client = make_client(config)
+            if config.self_optimising.enabled:
+                ledger = client.budget.ledger
+                check_document(read_document(ledger.store, state_key(ledger.name, config.fit_signature())),
+                               config.fit_signature())
         except ConfigError as exc:
             print(f"invalid config: {args.config}: {_one_line(exc)}", file=sys.stderr)
             return 2
+        except LearnedStateError as exc:
+            print(_state_error(args.config, config, exc), file=sys.stderr)
+            return 2
         os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
+        if args.self_optimising:
+            os.environ[SELF_OPTIMISING_ENV] = "1"
+    loop = "on" if config.self_optimising.enabled else "off"
     print(f"emafusion serve: OpenAI-compatible endpoint at http://{args.host}:{args.port}/v1 "
           f"(models: emafusion, emafusion-budget-<usd>; budget: {config.budget_usd} USD, {describe(config)}; "
-          f"{args.workers} worker(s))", file=sys.stderr)
+          f"self-optimising {loop}; {args.workers} worker(s))", file=sys.stderr)
     if args.workers == 1:
         warm_up(system)
-        uvicorn.run(create_app(system, None), host=args.host, port=args.port, log_level=args.log_level)
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     else:
         uvicorn.run("emafusion_core.server.app:app_from_environment", factory=True, workers=args.workers,
                     host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _built(path: str, config):
+    """The live system of a loaded config, or None after printing what is wrong (one line)."""
+    from .config import ConfigError
+    from .persist import FittedModelError
+    from .system import EMAFusionSystem
+
+    try:
+        return EMAFusionSystem.build(config)
+    except (ConfigError, FittedModelError) as exc:
+        print(f"invalid config: {path}: {_one_line(exc)}", file=sys.stderr)
+        return None
+
+
+def _state_error(path: str, config, exc: BaseException) -> str:
+    from .online_store import LearnedStateError
+
+    if not isinstance(exc, LearnedStateError):
+        return f"invalid config: {path}: {_one_line(exc)}"
+    return (f"invalid self-optimising state of {path} in its {config.ledger.backend} ledger store: {_one_line(exc)} "
+            f"(`emafusion self-optimising reset --config {path}` forgets what was learned)")
+
+
+def _self_optimising(args: argparse.Namespace) -> int:
+    """`emafusion self-optimising show|reset`: the learned state a config's servers share."""
+    from .config import ConfigError
+    from .ledgers import open_store
+    from .online_store import LearnedStateError, check_document, read_document, reset_document, state_key
+
+    config = _load(args.config)
+    if config is None:
+        return 2
+    try:
+        store = open_store(config)
+    except ConfigError as exc:
+        print(f"invalid config: {args.config}: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    key = state_key(config.ledger.name, config.fit_signature())
+    if args.so_command == "reset":
+        version = reset_document(store, key, config.fit_signature())
+        print(f"reset {key} ({config.ledger.backend} store): version {version} is the fitted state")
+        return 0
+    try:
+        parts = check_document(read_document(store, key), config.fit_signature())
+    except LearnedStateError as exc:
+        print(_state_error(args.config, config, exc), file=sys.stderr)
+        return 2
+    print(f"{key} ({config.ledger.backend} store)")
+    if not parts:
+        print("  nothing learned yet (version 0: the fitted state)")
+        return 0
+    print(f"  version {parts['version']}: " + ", ".join(f"{k} {v}" for k, v in parts["log"].to_dict().items()))
     return 0
 
 
@@ -307,7 +380,22 @@ def build_parser() -> argparse.ArgumentParser:
                        help="uvicorn log level")
     serve.add_argument("--workers", type=int, default=1,
                        help="worker processes (default 1); they share the cache and one budget ledger")
+    serve.add_argument("--self-optimising", action="store_true",
+                       help="turn the self-optimising loop on (as `self_optimising: {enabled: true}` in the config, "
+                            "whose other knobs apply): the judges' verdicts on served answers update the routers, "
+                            "the learned state is kept beside the budget ledger and shared by the workers; "
+                            "GET /v1/emafusion/self-optimising reports it")
     serve.set_defaults(func=_serve)
+    so = sub.add_parser("self-optimising", help="show or reset the learned state of serve's self-optimising loop",
+                        description="What `serve` with self_optimising learned from its judges lives in the store of "
+                                    "the config's budget ledger, shared by workers and restarts. `show` prints its "
+                                    "version and counts; `reset` returns it to the fitted state.")
+    so_sub = so.add_subparsers(dest="so_command", required=True)
+    for name, text in (("show", "print the stored version and what was folded in"),
+                       ("reset", "forget what was learned (the next version is the fitted state)")):
+        cmd = so_sub.add_parser(name, help=text, description=text)
+        cmd.add_argument("--config", required=True, help="YAML configuration (fit section, pool, ledger)")
+        cmd.set_defaults(func=_self_optimising)
     budget = sub.add_parser("budget", help="show or reset what the config's budget has spent (its ledger)",
                             description="The config's budget_usd is one cap for every process serving the config: "
                                         "its spent total lives in a ledger (ledger: disk beside cache_dir by default, "

@@ -83,6 +83,19 @@ class LedgerSpec:
 
 
 @dataclass(frozen=True)
+class SelfOptimisingSpec:
+    """`emafusion serve`'s self-optimising loop (online.py, online_store.py): off unless enabled. The defaults are
+    the replay experiment's (notebooks/07_self_optimising.ipynb)."""
+
+    enabled: bool = False
+    batch_size: int = 100  # served requests per update of the learned state
+    weight: float = 1.0  # pseudo-observations per fully confident verdict
+    cap: float = 1.0  # pseudo-observations per (category, model) at most cap x (fitted mass + prior)
+    explore_share: float = 0.05  # share of requests that buy (and judge) one more model, charged
+    seed: int = 0  # seeds which requests explore
+
+
+@dataclass(frozen=True)
 class Config:
     models: tuple[ModelSpec, ...]
     fit_suite: str = "routerbench"
@@ -99,6 +112,7 @@ class Config:
     fitted: str | None = None  # a folder written by `emafusion fit`: loaded instead of fitting at start
     timeout_s: float = 120.0  # per provider attempt (each call may retry within the deadline)
     deadline_s: float | None = None  # per request: calls stop at it and the fallback decides (None: none)
+    self_optimising: SelfOptimisingSpec = field(default_factory=SelfOptimisingSpec)
 
     def fit_signature(self) -> dict:
         """What a fitted model depends on: a saved one is used only for a config with the same signature."""
@@ -171,6 +185,16 @@ class _Ledger(BaseModel):
     lease_s: _Positive = 900.0
 
 
+class _SelfOptimising(BaseModel):
+    model_config = _STRICT
+    enabled: bool = False
+    batch_size: Annotated[int, Field(ge=1)] = 100
+    weight: _NonNegative = 1.0
+    cap: _NonNegative = 1.0
+    explore_share: _Unit = 0.05
+    seed: Annotated[int, Field(ge=0)] = 0
+
+
 class _File(BaseModel):
     model_config = _STRICT
     models: Annotated[list[_Model], Field(min_length=1)]
@@ -187,6 +211,7 @@ class _File(BaseModel):
     fitted: _Text | None = None
     timeout_s: _Positive = 120.0
     deadline_s: _Positive | None = None
+    self_optimising: _SelfOptimising = _SelfOptimising()
 
 
 def _path(loc: tuple) -> str:
@@ -275,14 +300,16 @@ def parse_config(doc) -> Config:
         api_key_env=m.api_key_env, price_in=None if m.price is None else float(m.price.input),
         price_out=None if m.price is None else float(m.price.output), max_tokens=m.max_tokens,
         temperature=float(m.temperature), system_prompt=m.system_prompt) for m in f.models)
-    r, c = f.router, f.cascade
+    r, c, so = f.router, f.cascade, f.self_optimising
     return Config(models, f.fit.suite, f.fit.seed,
                   RouterSpec(r.kind, float(r.tau_c), float(r.tau_fam), float(r.cost_weight), r.k),
                   CascadeSpec(c.enabled, float(c.tau_j), tuple(judges), c.rule), f.decompose_with,
                   None if f.budget_usd is None else float(f.budget_usd), f.cache_dir, f.mode, f.budget_period,
                   LedgerSpec(f.ledger.backend, f.ledger.path, f.ledger.url, f.ledger.name, float(f.ledger.lease_s)),
                   f.operating_point, f.fitted, float(f.timeout_s),
-                  None if f.deadline_s is None else float(f.deadline_s))
+                  None if f.deadline_s is None else float(f.deadline_s),
+                  SelfOptimisingSpec(so.enabled, so.batch_size, float(so.weight), float(so.cap),
+                                     float(so.explore_share), so.seed))
 
 
 def load_config(path: str | Path) -> Config:

@@ -7,6 +7,8 @@ the suitability table, the torch network's state_dict), read back with allow_pic
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from pathlib import Path
 
@@ -85,6 +87,98 @@ def save_method(method, folder: str | Path, fit: dict | None = None) -> Path:
     np.savez(folder / "arrays.npz", **arrays)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return folder
+
+
+# ---- the part the self-optimising loop changes (online.py), on its own: what `serve` keeps in its store ----------
+def learned_arrays(method) -> dict[str, np.ndarray]:
+    """The arrays the self-optimising loop changes, under the names save_method writes them: per taxonomy axis the
+    suitability sums, masses, pseudo-observations folded in and the fitted mass they are capped against; the
+    learned router's heads and the fitted heads its updates are pulled toward (the current heads before any
+    update, as update_heads would take them). Copies, in a fixed order."""
+    import torch
+
+    suit = method.taxonomy_router_.suitability
+    out: dict[str, np.ndarray] = {}
+    for axis in suit._sum:
+        out[f"suit.{axis}.sum"], out[f"suit.{axis}.mass"] = suit._sum[axis].copy(), suit._mass[axis].copy()
+        out[f"suit.{axis}.pseudo"] = suit.pseudo(axis).copy()
+        out[f"suit.{axis}.fitted_mass"] = suit._fitted_mass.get(axis, suit._mass[axis]).copy()
+    heads = method.learned_.net.heads
+    prior = getattr(method.learned_, "prior_heads_", None) or [heads.weight, heads.bias]
+    for name, tensor, fitted in zip(("weight", "bias"), (heads.weight, heads.bias), prior):
+        out[f"net.heads.{name}"] = tensor.detach().cpu().numpy().copy()
+        out[f"prior_heads.{name}"] = torch.as_tensor(fitted).detach().cpu().numpy().copy()
+    return out
+
+
+def set_learned_arrays(method, arrays: dict[str, np.ndarray]) -> None:
+    """Put arrays of `learned_arrays` into a method (all or nothing: every name, shape and dtype is checked
+    first; FittedModelError names the first that does not match)."""
+    import torch
+
+    expected = learned_arrays(method)
+    if set(arrays) != set(expected):
+        missing, extra = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
+        said = [f"{len(missing)} missing ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})"] if missing else []
+        said += [f"{len(extra)} unknown ({', '.join(extra[:3])}{', ...' if len(extra) > 3 else ''})"] if extra else []
+        raise FittedModelError(f"learned state: arrays {' and '.join(said)} for this model")
+    for name, ref in expected.items():
+        a = arrays[name]
+        if a.shape != ref.shape or a.dtype != ref.dtype:
+            raise FittedModelError(f"learned state: {name} is {a.dtype}{list(a.shape)}, this model's is "
+                                   f"{ref.dtype}{list(ref.shape)}")
+        if not np.isfinite(a).all():
+            raise FittedModelError(f"learned state: {name} holds non-finite numbers")
+    suit = method.taxonomy_router_.suitability
+    for axis in list(suit._sum):
+        suit._sum[axis], suit._mass[axis] = arrays[f"suit.{axis}.sum"].copy(), arrays[f"suit.{axis}.mass"].copy()
+        suit._pseudo[axis] = arrays[f"suit.{axis}.pseudo"].copy()
+        suit._fitted_mass[axis] = arrays[f"suit.{axis}.fitted_mass"].copy()
+    heads = method.learned_.net.heads
+    with torch.no_grad():
+        heads.weight.copy_(torch.from_numpy(arrays["net.heads.weight"]))
+        heads.bias.copy_(torch.from_numpy(arrays["net.heads.bias"]))
+    method.learned_.prior_heads_ = [torch.from_numpy(arrays[f"prior_heads.{n}"].copy()) for n in ("weight", "bias")]
+
+
+def encode_arrays(arrays: dict[str, np.ndarray]) -> dict:
+    """Arrays as JSON: {name: {dtype, shape, data (base64 of the little-endian bytes)}}, lossless, no pickle."""
+    out = {}
+    for name, a in arrays.items():
+        a = np.ascontiguousarray(a)
+        if a.dtype.kind not in "fiub":
+            raise ValueError(f"{name}: only numeric arrays are stored, not {a.dtype}")
+        le = a.astype(a.dtype.newbyteorder("<"), copy=False)
+        out[name] = {"dtype": le.dtype.str, "shape": list(a.shape), "data": base64.b64encode(le.tobytes()).decode()}
+    return out
+
+
+def decode_arrays(doc: dict) -> dict[str, np.ndarray]:
+    """encode_arrays' inverse; ValueError on anything malformed (never unpickles: raw numeric bytes only)."""
+    if not isinstance(doc, dict):
+        raise ValueError("arrays: expected a mapping")
+    out = {}
+    for name, entry in doc.items():
+        try:
+            dtype = np.dtype(entry["dtype"])
+            shape = tuple(int(n) for n in entry["shape"])
+            if dtype.kind not in "fiub" or any(n < 0 for n in shape):
+                raise ValueError("bad dtype or shape")
+            data = base64.b64decode(entry["data"], validate=True)
+            out[name] = np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"arrays.{name}: malformed ({type(exc).__name__}: {exc})") from None
+    return out
+
+
+def digest_arrays(arrays: dict[str, np.ndarray]) -> str:
+    """A short fingerprint of arrays (names, dtypes, shapes and bytes)."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
 
 
 def read_manifest(folder: str | Path) -> dict:

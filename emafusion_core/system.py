@@ -208,6 +208,7 @@ class AskResult:
     answer: str
     parts: list[tuple[str, Route, CascadeResult]]
     decomposition_cost_usd: float
+    observed: object = None  # with a self-optimising loop: what it took from this request (online.Observations)
 
     @property
     def cost_usd(self) -> float:
@@ -245,28 +246,53 @@ class EMAFusionSystem:
         method = load_fitted(config, encoder) if config.fitted else fit_method(config, encoder)
         return cls(config, method, operating_point(config, config_dir), client)
 
-    def _batch(self, texts: Sequence[str]) -> Batch:
+    def _routed(self, texts: Sequence[str], loop=None) -> tuple[Batch, list[Route]]:
+        """Embed under the embed lock, then route. With a self-optimising loop the lock also guards the learned
+        state it changes: the request loads the newest version (loop.sync()) and routes under the lock, so it
+        routes with one version; the cascade then reads the routes memoised on the batch. Without a loop,
+        routing runs outside the lock, as it always did."""
         batch = Batch([Query(f"request-{i}", t) for i, t in enumerate(texts)])
         with self.embed_lock:
             batch.embeddings = self.method.embed(batch)
-        return batch
+            if loop is not None:
+                loop.sync()
+                return batch, self.method.explain(batch, self.point)
+        return batch, self.method.explain(batch, self.point)
 
     def route(self, text: str) -> Route:
-        return self.method.explain(self._batch([text]), self.point)[0]
+        return self._routed([text])[1][0]
 
-    def ask(self, text: str) -> AskResult:
+    def self_optimising_loop(self):
+        """The config's self-optimising loop over this system (online_store.SharedLoop): its learned state lives
+        in the Store of the budget ledger (one per config), so `serve --workers N` and restarts share it. Raises
+        ConfigError when the method cannot learn, LearnedStateError when the stored state is unusable."""
+        from .online_store import LoopSettings, SharedLoop, state_key
+
+        spec = self.config.self_optimising
+        if getattr(self.method, "taxonomy_router_", None) is None:
+            raise ConfigError("self_optimising.enabled: the loop updates the taxonomy router's suitability table, "
+                              "and this method was fitted without taxonomy labels")
+        ledger = self.client.budget.ledger
+        key = state_key(ledger.name, self.config.fit_signature())
+        return SharedLoop(self.method, self.point, ledger.store, key, self.config.fit_signature(),
+                          LoopSettings(spec.batch_size, spec.weight, spec.cap, spec.explore_share, spec.seed),
+                          lock=self.embed_lock)
+
+    def ask(self, text: str, loop=None) -> AskResult:
         """Answer a request live: decompose (if configured), then route and run the judged cascade on every part
-        as one batch (concurrent calls)."""
+        as one batch (concurrent calls). loop: a self-optimising loop (online_store.SharedLoop): the request
+        routes with its newest learned state, and after the cascade it takes the verdicts (and explores),
+        before the result is read, so what exploration paid is in the result's judge cost."""
         parts, cost = (text,), 0.0
         if self.decomposer is not None:
             d = self.decomposer.split(text)
             parts, cost = d.parts, d.cost_usd
-        batch = self._batch(parts)
-        routes = self.method.explain(batch, self.point)
+        batch, routes = self._routed(parts, loop)
         decision, state = self.method.decide(batch, self.executor, self.point, record=True, judges=self.judges)
+        observed = None if loop is None else loop.assess(batch, decision, state, judges=self.judges)
         results = [self._result(state, decision, i, routes[i]) for i in range(len(parts))]
         answers = [r.answer.response if r.answer.ok else f"[no answer: {r.answer.error}]" for r in results]
-        return AskResult(join_answers(tuple(parts), answers), list(zip(parts, routes, results)), cost)
+        return AskResult(join_answers(tuple(parts), answers), list(zip(parts, routes, results)), cost, observed)
 
     def _result(self, state, decision, i: int, route: Route) -> CascadeResult:
         names = state.model_names

@@ -204,3 +204,31 @@ def test_stream_experiment_shares_the_start_between_streams_and_keeps_the_knobs(
     assert start.loc["verdicts", "accuracy"] == start.loc["frozen", "accuracy"]
     with pytest.raises(ValueError, match="report_on"):
         StreamExperiment(experiment.harness, report_on="fit")
+
+
+def test_the_served_path_never_reads_scores_either(fitted):
+    """`serve`'s loop (online_store.SharedLoop: per-request assess, queued, folded per batch into a Store) learns
+    the same from permuted score columns: the replay executor without scores drives the same code."""
+    import copy
+
+    from emafusion_core.llm.ledger import MemoryStore
+    from emafusion_core.online_store import LoopSettings, SharedLoop
+    from emafusion_core.persist import learned_arrays
+
+    method, sets, suite = fitted
+    cal = sets["calibrate"]
+    outcomes = suite.outcomes.copy()
+    outcomes["score"] = np.random.default_rng(1).permutation(outcomes["score"].to_numpy())
+    permuted = ReplayExecutor(outcomes.drop(columns=["score"]), suite.model_names)
+    learned = []
+    for executor in (cal.executor, permuted):
+        loop = SharedLoop(copy.deepcopy(method), POINT, MemoryStore(), "k", {"fit": "test"},
+                          LoopSettings(batch_size=8, explore_share=0.3))
+        for i in range(24):
+            batch = type(cal.view)(cal.view.queries[i:i + 1], cal.view.embeddings[i:i + 1])
+            decision, state = loop.method.decide(batch, executor, POINT, record=True)
+            loop.record(loop.assess(batch, decision, state))
+        assert loop.version == 3 and loop.optimiser.log.queries == 24 and loop.optimiser.log.verdicts > 0
+        learned.append(learned_arrays(loop.method))
+    for name in learned[0]:
+        np.testing.assert_array_equal(learned[0][name], learned[1][name])

@@ -48,6 +48,9 @@ class Store(Protocol):
 
     def read(self, key: str) -> dict | None: ...
 
+    def put(self, key: str, doc: dict) -> None:
+        """Replace the document without reading it (an operator's reset of one that is not JSON any more)."""
+
 
 class MemoryStore:
     """One process's memory (no persistence)."""
@@ -67,6 +70,10 @@ class MemoryStore:
         with self._lock:
             doc = self._docs.get(key)
             return None if doc is None else json.loads(json.dumps(doc))
+
+    def put(self, key, doc):
+        with self._lock:
+            self._docs[key] = json.loads(json.dumps(doc))
 
 
 class DiskStore:
@@ -90,6 +97,10 @@ class DiskStore:
     def read(self, key):
         text = self.cache.get(key, retry=True)
         return json.loads(text) if text else None
+
+    def put(self, key, doc):
+        with self._lock:
+            self.cache.set(key, json.dumps(doc), retry=True)
 
 
 class RedisStore:
@@ -120,6 +131,9 @@ class RedisStore:
     def read(self, key):
         text = self.client.get(key)
         return json.loads(text) if text else None
+
+    def put(self, key, doc):
+        self.client.set(key, json.dumps(doc))
 
 
 def period_label(period: str, now: float) -> str:

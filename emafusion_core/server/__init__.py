@@ -1,7 +1,14 @@
 """`emafusion serve`: an OpenAI-compatible HTTP endpoint in front of a live EMAFusionSystem.
 
-Endpoints: GET /health, GET /v1/models (and /v1/models/{id}), POST /v1/chat/completions. Any OpenAI client
-works against it (base_url=http://127.0.0.1:8000/v1, any api_key).
+Endpoints: GET /health, GET /v1/models (and /v1/models/{id}), POST /v1/chat/completions, and GET
+/v1/emafusion/self-optimising (read-only: what the self-optimising loop changed, `{"enabled": false}` when it is
+off). Any OpenAI client works against it (base_url=http://127.0.0.1:8000/v1, any api_key).
+
+Self-optimising (`self_optimising: {enabled: true}` or `serve --self-optimising`): each answered request's
+verdicts are queued and folded into the routers every batch_size requests, by one writer at a time, into a
+versioned document in the budget ledger's store that every worker loads before it routes (online_store.py);
+exploration purchases go through the request's budget view like any call. The response's "emafusion" field
+then carries "self_optimising": the version routed with, the verdicts queued, what was explored, the update.
 
 Request. The request text is the content of the LAST user message; earlier turns, system prompts and sampling
 parameters (temperature, max_tokens, ...) are accepted and ignored: each pool model runs with the sampling

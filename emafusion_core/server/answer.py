@@ -23,12 +23,15 @@ class Server:
     `system.client.view(budget=ChainedBudget(request cap, self.budgets))`."""
 
     def __init__(self, system: EMAFusionSystem, budget_usd: float | None = None):
+        """With `self_optimising.enabled` in the config, the loop (online_store.SharedLoop) is opened here: a
+        stored state that cannot be used raises LearnedStateError before anything is served."""
         self.system = system
         own = system.client.budget
         self.budget = own if budget_usd is None else Budget(budget_usd, scope="server")
         self.budgets = [self.budget] if self.budget is own else [self.budget, own]
         self.requests = 0
         self._count_lock = threading.Lock()
+        self.loop = system.self_optimising_loop() if system.config.self_optimising.enabled else None
 
     def answer(self, chat: ChatRequest) -> Served:
         """Run the system for one request (blocking; called in a worker thread). Raises APIError."""
@@ -39,10 +42,18 @@ class Server:
         client = self.system.client.view(budget=ChainedBudget(chat.cap_usd, self.budgets, scope="request"),
                                          deadline_s=deadline)
         view = self.system.with_client(client)
-        result = view.ask(chat.text)
+        result = view.ask(chat.text, loop=self.loop)
         texts, finish, fallbacks = _outcome(chat, result, view, client, {b.scope for b in self.budgets})
-        return Served(join_answers(tuple(t for t, _, _ in result.parts), texts), finish,
-                      _extra(chat, result, client, fallbacks, started), *client.record.usage)
+        extra = _extra(chat, result, client, fallbacks, started)
+        if self.loop is not None:  # an answered request: its verdicts are queued (and maybe folded in)
+            extra["self_optimising"] = self.loop.record(result.observed)
+        return Served(join_answers(tuple(t for t, _, _ in result.parts), texts), finish, extra, *client.record.usage)
+
+    def self_optimising(self) -> dict:
+        """The read-only report of GET /v1/emafusion/self-optimising."""
+        if self.loop is None:
+            return {"enabled": False, "version": None}
+        return self.loop.report()
 
 
 def _outcome(chat: ChatRequest, result: AskResult, view: EMAFusionSystem, client: LLMClient,

@@ -2,9 +2,11 @@
 openai.py, the answering in answer.py."""
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
+from dataclasses import replace
 
 from fastapi import FastAPI, Request as HTTPRequest
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -18,6 +20,8 @@ from .openai import (DEADLINE_HEADER, APIError, budget_of, chunks, completion, d
 
 MAX_BODY_BYTES = 1_000_000
 CONFIG_ENV = "EMAFUSION_CONFIG"  # the config file of `emafusion serve --workers N` (read by each worker)
+SELF_OPTIMISING_ENV = "EMAFUSION_SELF_OPTIMISING"  # `serve --self-optimising`, for the worker processes
+SELF_OPTIMISING_PATH = "/v1/emafusion/self-optimising"
 
 
 async def _read_body(request: HTTPRequest, limit: int) -> bytes:
@@ -43,8 +47,15 @@ def create_app(system: EMAFusionSystem, budget_usd: float | None = None, *,
     config's budget_usd) is the server's budget. A number: a new Budget with that cap, on top of the
     client's own (a call must fit in both)."""
     server = Server(system, budget_usd)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        if server.loop is not None:  # fold what this worker has queued before it exits
+            await run_in_threadpool(server.loop.flush)
+
     app = FastAPI(title="EMAFusion", description="OpenAI-compatible routing endpoint", docs_url=None,
-                  redoc_url=None)
+                  redoc_url=None, lifespan=lifespan)
     app.state.server = server
     started = int(time.time())
 
@@ -72,6 +83,11 @@ def create_app(system: EMAFusionSystem, budget_usd: float | None = None, *,
                 "overshoot_usd": t.overshoot, "expired_usd": t.expired,
                 "ledger": {"backend": b.ledger.backend, "name": b.ledger.name, "period": b.ledger.period},
                 "models": [m.name for m in system.config.models], "router": system.point.router}
+
+    @app.get(SELF_OPTIMISING_PATH)
+    async def self_optimising():
+        """Read-only: what the self-optimising loop changed (newest stored version; GET only, else 405)."""
+        return await run_in_threadpool(server.self_optimising)
 
     @app.get("/v1/models")
     async def models():
@@ -102,7 +118,10 @@ def app_from_environment() -> FastAPI:
     and the config's budget ledger, so they share one cap."""
     from ..config import load_config
 
-    system = EMAFusionSystem.build(load_config(os.environ[CONFIG_ENV]))
+    config = load_config(os.environ[CONFIG_ENV])
+    if os.environ.get(SELF_OPTIMISING_ENV) == "1":
+        config = replace(config, self_optimising=replace(config.self_optimising, enabled=True))
+    system = EMAFusionSystem.build(config)
     warm_up(system)
     return create_app(system, None)
 
