@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from emafusion_core.evaluation.metrics import (
-    aiq, apgr, bootstrap_ci, bootstrap_curve_ci, bootstrap_indices, bootstrap_means, bootstrap_policy_ci, cpt,
-    hull_quality_at, ibc, ibc_lift, max_gain, mean_ci_over_seeds, ndch, normalised_auc, oracle_gap,
-    paired_bootstrap, pgr, zero_router_hull,
+    aiq, aiq_batched, apgr, bootstrap_ci, bootstrap_curve_ci, bootstrap_indices, bootstrap_means,
+    bootstrap_policy_ci, cpt, hull_quality_at, ibc, ibc_lift, max_gain, mean_ci_over_seeds, ndch, ndch_batched,
+    normalised_auc, normalised_auc_batched, oracle_gap, paired_bootstrap, pgr, zero_router_hull,
 )
 
 approx = partial(pytest.approx, abs=1e-12)
@@ -81,6 +81,87 @@ def test_normalised_auc_uses_points_not_hull_with_flat_ends():
 def test_normalised_auc_ties_take_max():
     # (1,.5) and (1,.7): keep .7. On [1,3]: (.7+.9)/2*2 = 1.6 / 2 = .8.
     assert normalised_auc([1, 1, 3], [0.5, 0.7, 0.9], 1, 3) == approx(0.8)
+
+
+# --- Batched AIQ / nAUC / NDCH (B curves at once, as bootstrap_curve_ci uses them) ---------------------------
+
+def _reference_ndch(c, q):
+    """The NDCH by its definition, independent of the monotone chain: best quality per cost; a point is an
+    upper-hull vertex iff some line through it has every other point strictly below, i.e. the least slope from a
+    cheaper point exceeds the greatest slope to a dearer one; then keep the points that beat all cheaper ones."""
+    order = np.lexsort((-q, c))
+    c, q = c[order], q[order]
+    first = np.r_[True, c[1:] != c[:-1]]
+    c, q = c[first], q[first]
+    on = [min(((q[k] - q[i]) / (c[k] - c[i]) for i in range(k)), default=np.inf)
+          > max(((q[j] - q[k]) / (c[j] - c[k]) for j in range(k + 1, len(c))), default=-np.inf)
+          for k in range(len(c))]
+    c, q = c[on], q[on]
+    gains = q > np.maximum.accumulate(np.r_[-np.inf, q[:-1]])
+    return c[gains], q[gains]
+
+
+def _reference_area(x, y, lo, hi):
+    """Integral of np.interp (flat ends) over [lo, hi] by the trapezoid on every knot inside."""
+    if hi <= lo:
+        return 0.0
+    grid = np.unique(np.r_[lo, x[(x > lo) & (x < hi)], hi])
+    return float(np.trapezoid(np.interp(grid, x, y), grid))
+
+
+def _curves(rng, n_pts, n_rows=120):
+    """Rows of every kind the batched code must get right, cost range [.2, .8] in mind: continuous random
+    points (some below .2 and beyond .8), a coarse dyadic grid (ties at equal cost, collinear points, exact
+    arithmetic), rising and falling curves, all points at one cost, and curves starting above c_min."""
+    kinds = [
+        lambda: (rng.uniform(-0.2, 1.2, n_pts), rng.uniform(0, 1, n_pts)),
+        lambda: (rng.integers(0, 5, n_pts) / 4, rng.integers(0, 9, n_pts) / 8),
+        lambda: (np.sort(rng.uniform(0, 1, n_pts)), np.sort(rng.uniform(0, 1, n_pts))),
+        lambda: (np.sort(rng.uniform(0, 1, n_pts)), np.sort(rng.uniform(0, 1, n_pts))[::-1]),
+        lambda: (np.full(n_pts, rng.uniform(0, 1)), rng.uniform(0, 1, n_pts)),
+        lambda: (rng.uniform(0.5, 1.0, n_pts), rng.uniform(0, 1, n_pts)),
+        lambda: (np.arange(n_pts) / 4, np.arange(n_pts) / 8),  # all collinear
+    ]
+    rows = [kinds[r % len(kinds)]() for r in range(n_rows)]
+    return np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+
+
+@pytest.mark.parametrize("n_pts", [1, 2, 3, 6, 15])
+def test_batched_curve_metrics_equal_the_definition_and_the_scalar_ones_row_by_row(n_pts):
+    rng = np.random.default_rng(n_pts)
+    c, q = _curves(rng, n_pts)
+    hc_b, hq_b = ndch_batched(c, q)
+    for lo, hi in [(0.2, 0.8), (0.0, 1.0)]:
+        a_b, n_b = aiq_batched(c, q, lo, hi), normalised_auc_batched(c, q, lo, hi)
+        for r in range(len(c)):
+            hc, hq = _reference_ndch(c[r], q[r])
+            k = len(hc)
+            assert hc_b[r, :k].tolist() == approx(hc.tolist()) and hq_b[r, :k].tolist() == approx(hq.tolist())
+            assert (hc_b[r, k:] == hc_b[r, k - 1]).all() and (hq_b[r, k:] == hq_b[r, k - 1]).all()  # padding
+            assert a_b[r] == approx(_reference_area(hc, hq, max(lo, hc[0]), hi) / (hi - lo))
+            assert a_b[r] == approx(aiq(c[r], q[r], lo, hi))
+            order = np.lexsort((-q[r], c[r]))
+            pc, pq = c[r][order], q[r][order]
+            first = np.r_[True, pc[1:] != pc[:-1]]
+            assert n_b[r] == approx(_reference_area(pc[first], pq[first], lo, hi) / (hi - lo))
+            assert n_b[r] == approx(normalised_auc(c[r], q[r], lo, hi))
+        # The zero-router hull's nAUC: nAUC of the padded knots == nAUC of the scalar hull's knots.
+        hull_b = normalised_auc_batched(hc_b, hq_b, lo, hi)
+        assert hull_b.tolist() == approx([normalised_auc(*ndch(c[r], q[r]), lo, hi) for r in range(len(c))])
+
+
+def test_batched_curve_metrics_exact_cases_and_errors():
+    # Rows of test_aiq_*: .725 (flat right), .575 (zero left of the cheapest point), one point .25, beyond c_max 0.
+    c = np.array([[3, 1, 2, 0, 4, 1.5], [1, 3, 3, 3, 3, 3], [1] * 6, [5] * 6], dtype=float)
+    q = np.array([[1.0, 0.6, 0.7, 0.0, 0.8, 0.2], [0.5, 0.9, 0.1, 0.9, 0.2, 0.3], [0.5] * 6, [0.9] * 6])
+    assert aiq_batched(c, q, 0, 4)[:2].tolist() == approx([0.725, 0.575])
+    assert aiq_batched(c, q, 0, 2)[2:].tolist() == approx([0.25, 0.0])
+    with pytest.raises(ValueError):
+        aiq_batched([1.0, 2.0], [0.5, 0.6], 0, 1)  # 1-D: not a batch
+    with pytest.raises(ValueError):
+        normalised_auc_batched(np.ones((2, 0)), np.ones((2, 0)), 0, 1)
+    with pytest.raises(ValueError):
+        normalised_auc_batched([[1.0, np.nan]], [[0.5, 0.6]], 0, 1)
 
 
 # --- Zero router and max gain --------------------------------------------------------------------------------
@@ -211,6 +292,37 @@ def test_bootstrap_curve_ci_of_aiq():
     ci = bootstrap_curve_ci(acc, usd, partial(aiq, c_min=1, c_max=3), n_boot=300, seed=0)
     assert ci.estimate == approx(0.625)
     assert ci.low <= 0.625 <= ci.high
+
+
+@pytest.mark.parametrize("metric, batched_metric", [
+    (partial(aiq, c_min=0.2, c_max=0.8), partial(aiq_batched, c_min=0.2, c_max=0.8)),
+    (partial(normalised_auc, c_lo=0.2, c_hi=0.8), partial(normalised_auc_batched, c_lo=0.2, c_hi=0.8)),
+])
+def test_bootstrap_curve_ci_batched_equals_one_call_per_resample(metric, batched_metric):
+    # 60 queries x 5 points with 0/1 accuracy and a few price levels: resamples tie costs and cross curves.
+    rng = np.random.default_rng(4)
+    acc = (rng.uniform(size=(60, 5)) < np.linspace(0.3, 0.9, 5)).astype(float)
+    usd = rng.choice([0.1, 0.5, 1.0], size=(60, 5)) * np.linspace(0.2, 1.2, 5)
+    looped = bootstrap_curve_ci(acc, usd, metric, n_boot=300, seed=2)
+    batched = bootstrap_curve_ci(acc, usd, batched_metric, n_boot=300, seed=2, batched=True)
+    assert isinstance(batched.estimate, float) and tuple(batched) == approx(tuple(looped))
+
+
+def test_seed_metrics_batched_equals_the_scalar_path():
+    from suite_support import user_style_tables
+
+    from emafusion_core.data import Suite
+    from emafusion_core.evaluation import Harness, KNNRouter, Oracle, SingleModel, seed_metrics
+    from emafusion_core.features import HashingEncoder
+
+    suite = Suite.from_tables("mine", *user_style_tables(n_per_benchmark=30))
+    policies = lambda s, sc: [SingleModel(m) for m in s.model_names] + [Oracle(sc), KNNRouter(ks=(5,))]  # noqa: E731
+    result = Harness(suite, HashingEncoder(), seeds=[0], n_budgets=5, policies=policies).run()
+    fast, slow = seed_metrics(result, n_boot=200), seed_metrics(result, n_boot=200, batched=False)
+    cols = [c for c in fast.columns if c.startswith(("aiq", "nauc"))]
+    assert fast[cols].notna().to_numpy().sum() > 20  # the zero-router hull row included
+    np.testing.assert_allclose(fast[cols].to_numpy(float), slow[cols].to_numpy(float), rtol=0, atol=1e-12)
+    assert fast.drop(columns=cols).equals(slow.drop(columns=cols))
 
 
 def test_paired_bootstrap_identical_policies():

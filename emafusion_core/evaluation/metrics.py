@@ -15,11 +15,13 @@ from typing import Callable, NamedTuple
 import numpy as np
 from scipy import stats
 
-from ..frontier import Hull, _area, _best_per_cost, _check_range, _points, aiq, ndch, normalised_auc
+from ..frontier import (Hull, _area, _best_per_cost, _check_range, _points, aiq, aiq_batched, ndch, ndch_batched,
+                        normalised_auc, normalised_auc_batched)
 
 __all__ = [
     "CI", "Hull", "PairedDiff",
-    "ndch", "aiq", "normalised_auc", "zero_router_hull", "hull_quality_at", "max_gain",
+    "ndch", "aiq", "normalised_auc", "ndch_batched", "aiq_batched", "normalised_auc_batched",
+    "zero_router_hull", "hull_quality_at", "max_gain",
     "pgr", "apgr", "cpt", "ibc", "ibc_lift", "oracle_gap",
     "bootstrap_indices", "bootstrap_means", "bootstrap_ci", "bootstrap_policy_ci", "bootstrap_curve_ci",
     "paired_bootstrap", "mean_ci_over_seeds",
@@ -213,19 +215,31 @@ def bootstrap_policy_ci(accuracy, cost, n_boot: int = 1000, seed: int = 0, alpha
             "cost": _percentile_ci(full[1], means[:, 1], alpha)}
 
 
-def bootstrap_curve_ci(accuracy, cost, metric: Callable, n_boot: int = 1000, seed: int = 0,
-                       alpha: float = 0.05) -> CI:
+def bootstrap_curve_ci(accuracy, cost, metric: Callable | tuple[Callable, ...], n_boot: int = 1000, seed: int = 0,
+                       alpha: float = 0.05, batched: bool = False) -> CI | tuple[CI, ...]:
     """CI of a curve metric (AIQ, normalised AUC, max gain...) of one policy over queries.
 
     accuracy, cost: (n_queries, n_points) per-query outcomes at each operating point. Each resample of queries
     gives mean (cost, accuracy) per point, and metric(costs, qualities) -> float is evaluated on them. Fix any
-    cost range outside the resampling (e.g. functools.partial(aiq, c_min=..., c_max=...))."""
+    cost range outside the resampling (e.g. functools.partial(aiq, c_min=..., c_max=...)). With batched=True
+    (as in bootstrap_ci) the metric receives all resamples at once, costs and qualities of shape
+    (n_boot, n_points), and returns (n_boot,) (e.g. aiq_batched): one call instead of n_boot, same draws.
+    A tuple of metrics shares one set of resamples (then the costly part) and gives a tuple of CIs."""
     acc, usd = np.asarray(accuracy, dtype=float), np.asarray(cost, dtype=float)
     if acc.shape != usd.shape or acc.ndim != 2:
         raise ValueError("accuracy and cost must be (n_queries, n_points) arrays of equal shape")
     means = bootstrap_means(np.stack([usd, acc], axis=2), n_boot, seed)  # (n_boot, n_points, 2)
-    draws = np.array([metric(m[:, 0], m[:, 1]) for m in means])
-    return _percentile_ci(metric(usd.mean(axis=0), acc.mean(axis=0)), draws, alpha)
+    full_c, full_q = usd.mean(axis=0), acc.mean(axis=0)
+    out = []
+    for f in metric if isinstance(metric, tuple) else (metric,):
+        if batched:
+            draws = np.asarray(f(means[:, :, 0], means[:, :, 1]), dtype=float)
+            estimate = float(np.asarray(f(full_c[None], full_q[None]))[0])
+        else:
+            draws = np.array([f(m[:, 0], m[:, 1]) for m in means])
+            estimate = f(full_c, full_q)
+        out.append(_percentile_ci(estimate, draws, alpha))
+    return tuple(out) if isinstance(metric, tuple) else out[0]
 
 
 def paired_bootstrap(a, b, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> PairedDiff:

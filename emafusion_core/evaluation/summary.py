@@ -16,8 +16,8 @@ import pandas as pd
 
 from .harness import HarnessResult, PolicyRun
 from ..frontier import cost_range_too_narrow
-from .metrics import (CI, aiq, apgr, bootstrap_curve_ci, cpt, ibc_lift, max_gain, mean_ci_over_seeds,
-                      normalised_auc, paired_bootstrap, zero_router_hull)
+from .metrics import (CI, aiq, aiq_batched, apgr, bootstrap_curve_ci, cpt, ibc_lift, max_gain, mean_ci_over_seeds,
+                      ndch_batched, normalised_auc, normalised_auc_batched, paired_bootstrap, zero_router_hull)
 
 ZERO_HULL = "zero-router hull (test)"
 NO_COST_AXIS = "accuracy only: the single models' costs span no range (equal prices), so AIQ and nAUC are not defined"
@@ -41,10 +41,20 @@ def _largest_budget_point(run: PolicyRun) -> int:
 
 
 def _hull_nauc(costs, qualities, c_lo, c_hi):
+    """nAUC of the zero-router hull: the normalised AUC of the knots of the single models' NDCH."""
     return normalised_auc(*zero_router_hull(costs, qualities), c_lo, c_hi)
 
 
-def seed_metrics(result: HarnessResult, n_boot: int = 1000) -> pd.DataFrame:
+def _hull_nauc_batched(costs, qualities, c_lo, c_hi):
+    """_hull_nauc of each row: the padded knots of ndch_batched repeat the last one, which adds no area."""
+    return normalised_auc_batched(*ndch_batched(costs, qualities), c_lo, c_hi)
+
+
+def seed_metrics(result: HarnessResult, n_boot: int = 1000, batched: bool = True) -> pd.DataFrame:
+    """One row per (policy, seed) plus the zero-router hull (module docstring). batched=False calls the scalar
+    AIQ / nAUC once per bootstrap resample instead of once for all of them: the same numbers (to rounding),
+    some 30 times slower; kept as the reference the batched path is tested and benchmarked against
+    (tests/test_metrics.py, benchmarks/bench_summary.py)."""
     rows = []
     for seed in sorted({r.seed for r in result.runs}):
         runs = [r for r in result.runs if r.seed == seed]
@@ -56,16 +66,19 @@ def seed_metrics(result: HarnessResult, n_boot: int = 1000) -> pd.DataFrame:
         hull = zero_router_hull(c_single, q_single)
         oracle = next((r for r in runs if r.rows["reads_scores"].any()), None)
         q_oracle = float(_per_query(oracle)[0].mean(0).max()) if oracle is not None else np.nan
-        f_aiq = partial(aiq, c_min=c_min, c_max=c_max)
-        f_nauc = partial(normalised_auc, c_lo=c_min, c_hi=c_max)
+        f_aiq = partial(aiq_batched if batched else aiq, c_min=c_min, c_max=c_max)
+        f_nauc = partial(normalised_auc_batched if batched else normalised_auc, c_lo=c_min, c_hi=c_max)
+        f_hull = partial(_hull_nauc_batched if batched else _hull_nauc, c_lo=c_min, c_hi=c_max)
+        boot = partial(bootstrap_curve_ci, n_boot=n_boot, seed=seed, batched=batched)
         entries = [(r.policy, *_per_query(r), f_nauc, r) for r in runs]
-        entries.append((ZERO_HULL, s_acc, s_cost, partial(_hull_nauc, c_lo=c_min, c_hi=c_max), None))
+        entries.append((ZERO_HULL, s_acc, s_cost, f_hull, None))
         no_axis = cost_range_too_narrow(c_min, c_max)
         for policy, acc, cost, f_auc, run in entries:
             q, c = acc.mean(0), cost.mean(0)
             note = NO_COST_AXIS if no_axis else (AT_DEAREST if float(c.min()) >= c_max * (1 - 1e-9) else "")
-            a_ci = _NAN_CI if note else bootstrap_curve_ci(acc, cost, f_aiq, n_boot=n_boot, seed=seed)
-            n_ci = _NAN_CI if no_axis else bootstrap_curve_ci(acc, cost, f_auc, n_boot=n_boot, seed=seed)
+            wanted = {} if no_axis else {"nauc": f_auc} | ({} if note else {"aiq": f_aiq})
+            cis = dict(zip(wanted, boot(acc, cost, tuple(wanted.values())))) if wanted else {}  # same resamples
+            a_ci, n_ci = cis.get("aiq", _NAN_CI), cis.get("nauc", _NAN_CI)
             # "best" = the setting chosen on calibrate for the largest budget, never an argmax over test
             best = _largest_budget_point(run) if run is not None else int(np.argmax(c))
             row = dict(suite=result.suite, policy=policy, seed=seed, c_min=c_min, c_max=c_max, n_points=len(q),
