@@ -198,6 +198,23 @@ def test_two_servers_on_one_store_never_lose_an_update(world):
     assert _same_arrays(learned_arrays(a.system.method), learned_arrays(b.system.method))
 
 
+def test_replicas_on_one_redis_share_the_learned_state(world, tmp_path):
+    """The same one-writer-at-a-time rule on the Redis store replicas on several machines use: two servers,
+    updates interleaved, every version once, and a new replica starts from the last writer's learned arrays."""
+    from serve_support import redis_server
+
+    with redis_server(tmp_path) as url:
+        ledger = {"backend": "redis", "url": url, "name": "loop"}
+        a, b = (Server(_system(world, f"redis-{i}", ledger=ledger, self_optimising={"batch_size": 1}))
+                for i in (0, 1))
+        served = [_ask(a if i % 2 else b, t) for i, t in enumerate(_texts(6, "redis"))]
+        assert sorted(s.extra["self_optimising"]["update"]["version"] for s in served) == list(range(1, 7))
+        assert a.self_optimising()["version"] == b.self_optimising()["version"] == 6
+        fresh = Server(_system(world, "redis-2", ledger=ledger, self_optimising={"batch_size": 1}))
+        assert fresh.self_optimising()["version"] == 6  # a new replica starts from what the others learned
+        assert _same_arrays(learned_arrays(fresh.system.method), learned_arrays(a.system.method))  # a wrote last
+
+
 def test_a_writer_that_lost_the_race_redoes_its_update_on_the_newest_version(world):
     """Between B's load of the newest version and its write, A writes: B's compare-and-set fails, B loads A's
     version and folds again on it. The result is both updates, in order, as one process would have made them."""
