@@ -233,7 +233,7 @@ def choose_peers(model_names: list[str], families: dict[str, str], accuracy: np.
     n_peers families. Cheap peers keep the judges' cost a fraction of the strong model's."""
     cheap = unit_cost <= np.median(unit_cost)
     best_of_family: dict[str, int] = {}
-    for j in np.flatnonzero(cheap):
+    for j in np.flatnonzero(cheap & ~np.isnan(accuracy)):  # a model with no labelled outcome is no peer
         fam = families.get(model_names[j], model_names[j])
         if fam not in best_of_family or accuracy[j] > accuracy[best_of_family[fam]]:
             best_of_family[fam] = int(j)

@@ -338,6 +338,31 @@ def self_optimising_curves(rows: pd.DataFrame, suite: str, metric: str = "aiq") 
     return fig
 
 
+def cold_start_curves(rows: pd.DataFrame, suite: str) -> plt.Figure:
+    """The cold-start experiment (evaluation/cold_start.py): the newcomer's share of returned answers per streamed
+    batch, in its good categories (left) and elsewhere (right), one line per seed (the cold loop, solid) with the
+    same seed's reference (the slice fitted with its labels, frozen, dotted: its share over the whole stream)."""
+    stream = rows[rows["seen"] > 0]
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8), sharey=True, layout="constrained")
+    colours = plt.get_cmap("tab10")
+    for n, (seed, g) in enumerate(stream.groupby("seed", sort=True)):
+        colour = colours(n % 10)
+        for ax, where in zip(axes, ("good", "other")):
+            ref = g[f"reference_newcomer_{where}"].sum() / max(g[f"n_{where}"].sum(), 1)
+            ax.plot(g["seen"], g[f"share_{where}"], color=colour, marker="o", ms=3, lw=1.6,
+                    label=f"seed {seed}: {short_model_name(str(g['newcomer'].iloc[0]))}")
+            ax.axhline(ref, color=colour, ls=":", lw=1.2)
+    for ax, where in zip(axes, ("in its good categories", "elsewhere")):
+        ax.set_title(f"newcomer's share of answers {where}", fontsize=10)
+        ax.set_xlabel("unlabelled fit queries streamed")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("share of the batch's queries")
+    axes[-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False,
+                    title="cold loop (dotted: fitted with its labels)", title_fontsize=8)
+    fig.suptitle(f"{suite}: cold start of a model with no labelled outcome, learning from judge verdicts", fontsize=11)
+    return fig
+
+
 def judges_quality(report: pd.DataFrame, aucs: pd.DataFrame, suite: str) -> plt.Figure:
     """Each judge's accuracy and ECE (left) beside its ROC AUC per benchmark (right), means over seeds, from
     judge_diagnostics.seed_judge_reports (report rows of single judges only; the panel-rule rows are left out)."""

@@ -38,8 +38,11 @@ RUNS: list[tuple[str, dict]] = [
       for s in ("mmlupro", "routellm", "zeroeval", "routerbench") for stem in ("04_judges", "03_router_accuracy")],
     # suites whose judges can read answers and whose fit queries carry taxonomy labels (routellm: 91% of its
     # answers are unrecorded, so its judges are blind and there are no verdicts to learn from)
-    # bounded here (the notebook's defaults are three labelled shares): the 10% slice and its drift stream
-    *[("07_self_optimising", {"suite_name": s, "label_shares": [0.1]}) for s in SELF_OPTIMISING_SUITES],
+    # bounded here (the notebook's defaults are three labelled shares): the 10% slice and its drift stream; the
+    # cold start on two seeds (one on mmlupro, whose calibrate sweep for the cold system takes ~20-30 s a seed)
+    *[("07_self_optimising", {"suite_name": s, "label_shares": [0.1],
+                              **({"cold_start_seeds": [0]} if s == "mmlupro" else {})})
+      for s in SELF_OPTIMISING_SUITES],
     ("01_models_table", {"suites": list(SUITES)}),
     *[("05_budget_explorer", {"suite_name": s}) for s in SUITES],
 ]
@@ -54,7 +57,7 @@ QUICK_RUNS: list[tuple[str, dict]] = [
     ("05_budget_explorer", {"suite_name": "routerbench"}),
     ("06_live_demo", {"collect_n": 16}),
     ("07_self_optimising", {"suite_name": "routerbench", "seeds": [0, 1], "label_shares": [0.1], "max_stream": 200,
-                            "n_checkpoints": 1, "n_budgets": 3}),
+                            "n_checkpoints": 1, "n_budgets": 3, "cold_start_seeds": [0], "cold_start_stream": 100}),
 ]
 
 # What each notebook must write to out_dir ({suite}: once per suite it ran on); tables marked exact are the
@@ -74,7 +77,8 @@ OUTPUTS: dict[str, dict[str, bool]] = {
     "05_budget_explorer": {"budget_explorer_{suite}.png": False},
     "06_live_demo": {"live_demo.csv": False, "collect_summary.csv": False, "collect_frontier.png": False},
     "07_self_optimising": {"self_optimising_{suite}.csv": False, "self_optimising_gain_{suite}.csv": False,
-                           "claims_self_optimising_{suite}.csv": False, "self_optimising_{suite}.png": False},
+                           "claims_self_optimising_{suite}.csv": False, "self_optimising_{suite}.png": False,
+                           "cold_start_{suite}.csv": False, "cold_start_{suite}.png": False},
 }
 
 

@@ -232,3 +232,83 @@ def test_the_served_path_never_reads_scores_either(fitted):
         learned.append(learned_arrays(loop.method))
     for name in learned[0]:
         np.testing.assert_array_equal(learned[0][name], learned[1][name])
+
+
+# ---- the cold start of a model added with no labelled outcome (evaluation/cold_start.py) ---------------------
+
+def _cold_suite(routerbench, permute=None):
+    """routerbench's every fourth query; permute(outcomes, fit_ids, rng) -> outcomes with some scores permuted."""
+    from emafusion_core.data.suite import Suite
+
+    suite = routerbench.subset(sorted(routerbench.query_ids)[::4])
+    if permute is None:
+        return suite
+    from emafusion_core.data import make_splits, split_ids
+
+    fit_ids = set(map(str, split_ids(make_splits(suite.queries, suite.name, 0), "fit")))
+    outcomes = permute(suite.outcomes.copy(), fit_ids, np.random.default_rng(7))
+    return Suite.from_tables(suite.name, suite.queries, outcomes, suite.models, suite.judgments)
+
+
+def _cold_run(suite):
+    from emafusion_core.evaluation import Harness
+    from emafusion_core.evaluation.cold_start import ColdStart
+    from emafusion_core.evaluation.self_optimising import StreamExperiment
+
+    stream = StreamExperiment(Harness(suite, HashingEncoder(128), seeds=[0]), batch_size=50, n_budgets=3,
+                              explore_share=0.3, report_on="calibrate")
+    cold = ColdStart(stream, label_share=0.2, max_stream=100)
+    return cold, cold.run(0)
+
+
+@pytest.fixture(scope="module")
+def cold_run(routerbench):
+    return _cold_run(_cold_suite(routerbench))
+
+
+def test_cold_start_rows_are_produced_per_batch_and_deterministic(cold_run, routerbench):
+    from emafusion_core.evaluation.cold_start import queries_until
+
+    cold, rows = cold_run
+    assert rows["seen"].tolist() == [0, 50, 100]
+    assert rows["newcomer"].nunique() == 1
+    last, shares = rows.iloc[-1], rows["share_good"].iloc[1:]
+    assert np.isfinite(last["aiq"]) and np.isfinite(rows["reference_aiq"].iloc[0])
+    assert last["explored"] > 0 and (shares.between(0, 1) | shares.isna()).all()
+    summary = queries_until(rows)
+    assert len(summary) == 1 and summary["streamed"].iloc[0] == 100
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(rows, _cold_run(_cold_suite(routerbench))[1])
+
+
+def test_cold_start_fit_reads_no_outcome_of_the_newcomer_and_the_stream_reads_no_score(cold_run, routerbench):
+    """Permuting the newcomer's scores on fit (its labelled slice included) and every score of the other fit
+    queries changes nothing the cold system fits or learns: its table cells are the prior (the pool's mean) and
+    the per-batch rows are the same; only the reference (fitted with the newcomer's labels) may differ."""
+    import pandas as pd
+
+    cold, rows = cold_run
+    newcomer = rows["newcomer"].iloc[0]
+    labelled_ids = set()
+
+    def permute(outcomes, fit_ids, rng):
+        fit = outcomes["query_id"].isin(fit_ids)
+        mine = fit & (outcomes["model"] == newcomer)
+        outcomes.loc[mine, "score"] = rng.permutation(outcomes.loc[mine, "score"].to_numpy())
+        # and every score of the streamed (unlabelled) fit queries, every model
+        streamed = fit & ~outcomes["query_id"].isin(labelled_ids)
+        outcomes.loc[streamed, "score"] = rng.permutation(outcomes.loc[streamed, "score"].to_numpy())
+        return outcomes
+
+    h = cold.stream.harness
+    fit = h.views(0)["fit"]
+    labelled, _ = cold.stream.slices(0, 0.2, len(fit))
+    labelled_ids.update(fit.queries[i].query_id for i in labelled)
+    other, permuted_rows = _cold_run(_cold_suite(routerbench, permute))
+    j = h.suite.model_names.index(newcomer)
+    for axis, quality in cold.start_quality[0].items():
+        np.testing.assert_array_equal(quality, other.start_quality[0][axis])
+        assert np.ptp(quality[:, j]) < 1e-12, "the newcomer's cells should hold the prior alone"
+    own = [c for c in rows.columns if not c.startswith("reference_")]
+    pd.testing.assert_frame_equal(rows[own], permuted_rows[own])

@@ -61,7 +61,29 @@ class TrainingSet:
 
     @property
     def accuracy(self) -> np.ndarray:
-        return self.scores.mean(axis=0)
+        """Per-model mean score over its labelled outcomes (NaN for a model with none: see `withhold`)."""
+        scores = np.asarray(self.scores, float)
+        observed = ~np.isnan(scores)
+        if observed.all():
+            return scores.mean(axis=0)
+        n = observed.sum(axis=0)
+        return np.where(n > 0, np.where(observed, scores, 0.0).sum(axis=0) / np.maximum(n, 1), np.nan)
+
+
+def withhold(training: TrainingSet, models) -> TrainingSet:
+    """The same training set with no labelled outcome of `models` (their score columns NaN): what fitting sees
+    of a model just added to the pool. Its answers and prices stay (the replay executor has them, and a new
+    model's price card is known); what fit learns of its quality is the prior only: the suitability table's
+    cells fall back to the pool's mean, the learned router's head to the mean of the other heads, the learned
+    verifier judges it with a classifier pooled over the other models' answers, the state verifier trains on
+    no row of it, and it is no peer judge. The view is the caller's: give a fresh one, as fitted parts are
+    memoised on it."""
+    names = list(training.model_names)
+    cols = [names.index(m) for m in models]
+    scores = np.array(training.scores, float)
+    scores[:, cols] = np.nan
+    return TrainingSet(training.view, scores, training.costs, training.failed, names, dict(training.families),
+                       training.executor, training.seed, training.suite, training.split)
 
 
 def training_set(suite: Suite, query_ids, embeddings: np.ndarray | None = None, seed: int = 0,

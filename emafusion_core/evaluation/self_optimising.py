@@ -49,6 +49,14 @@ class StreamExperiment:
         self.harness, self.batch_size, self.n_checkpoints, self.n_budgets = harness, batch_size, n_checkpoints, n_budgets
         self.weight, self.cap, self.explore_share, self.max_stream = weight, cap, explore_share, max_stream
 
+    def slices(self, seed: int, label_share: float, n_fit: int) -> tuple[np.ndarray, np.ndarray]:
+        """(labelled, stream): positions in fit of the labelled slice and of the streamed queries (seeded; the
+        stream at most max_stream long). The cold-start experiment (cold_start.py) uses the same."""
+        order = stable_rng(self.harness.suite.name, seed, "self-optimising", label_share).permutation(n_fit)
+        n_lab = max(20, int(round(label_share * n_fit)))
+        labelled, stream = order[:n_lab], order[n_lab:]
+        return labelled, (stream if self.max_stream is None else stream[: self.max_stream])
+
     def _points(self, method, cal, panel: tuple | None = None):
         """The operating points calibrate chooses per budget, and the middle one (what the stream runs at);
         panel: keep this panel (a re-calibration along the stream re-chooses the knobs, not the judges)."""
@@ -111,11 +119,7 @@ class StreamExperiment:
         with h.limits():
             views = h.views(seed)
             fit, cal, test = views["fit"], views["calibrate"], views[self.report_on]
-            order = stable_rng(h.suite.name, seed, "self-optimising", label_share).permutation(len(fit))
-            n_lab = max(20, int(round(label_share * len(fit))))
-            labelled, stream = order[:n_lab], order[n_lab:]
-            if self.max_stream is not None:
-                stream = stream[: self.max_stream]
+            labelled, stream = self.slices(seed, label_share, len(fit))
             if drift:
                 by, _ = holdout_plan(h.suite)
                 group = holdout_groups(h.suite, by or "benchmark")

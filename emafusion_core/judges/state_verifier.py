@@ -227,7 +227,8 @@ class StateVerifier:
         agree = np.where(known, pair[ri, rj], np.nan)
         X = self.features(reduced[ri], fmt[ri], rj, predicted_oof[ri], ans[ri, rj], known, agree)
         y = (np.asarray(scores, float)[ri, rj] >= 0.5).astype(int)
-        keep = readable[ri, rj]  # the cascade judges only readable answers
+        # the cascade judges only readable answers; a NaN score (no labelled outcome) trains nothing
+        keep = readable[ri, rj] & ~np.isnan(np.asarray(scores, float)[ri, rj])
         X, y = X[keep], y[keep]
         if len(np.unique(y)) < 2:
             self.constant_ = float(y[0]) if len(y) else 0.5

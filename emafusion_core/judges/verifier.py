@@ -46,13 +46,34 @@ class LearnedVerifier:
         if scores.shape != (len(query_texts), len(self.model_names)):
             raise ValueError(f"scores must be {(len(query_texts), len(self.model_names))}, got {scores.shape}")
         questions = self.query_features(query_texts) if query_features is None else query_features
+        observed = ~np.isnan(scores)  # NaN: no labelled outcome (data.training.withhold)
         for j, model in enumerate(self.model_names):
-            labels = (scores[:, j] >= 0.5).astype(int)
+            rows = np.flatnonzero(observed[:, j])
+            if not len(rows):  # a model with no label: judged by the pooled classifier below
+                continue
+            labels = (scores[rows, j] >= 0.5).astype(int)
             if labels.min() == labels.max():  # a model always right (or wrong) on fit: nothing to learn
                 self._constant[j] = float(labels[0])
                 continue
             clf = LogisticRegression(C=self.C, max_iter=500, solver="liblinear", random_state=seed)
-            self._clfs[j] = clf.fit(self._features(questions, answers[model]), labels)
+            self._clfs[j] = clf.fit(self._features(questions[rows], [answers[model][i] for i in rows]), labels)
+        unlabelled = [j for j in range(len(self.model_names)) if not observed[:, j].any()]
+        if unlabelled:
+            # a model without one labelled outcome (just added to the pool) is judged by one classifier over
+            # every labelled answer of the other models (what an answer that reads right looks like, whoever
+            # wrote it), the same for each such model
+            rows, cols = np.nonzero(observed)
+            labels = (scores[rows, cols] >= 0.5).astype(int)
+            if labels.min() == labels.max():
+                self._constant.update({j: float(labels[0]) for j in unlabelled})
+            else:
+                x = sp.vstack([self._features(questions[rows[cols == j]],
+                                              [answers[self.model_names[j]][i] for i in rows[cols == j]])
+                               for j in np.unique(cols)], format="csr")
+                order = np.concatenate([np.flatnonzero(cols == j) for j in np.unique(cols)])
+                clf = LogisticRegression(C=self.C, max_iter=500, solver="liblinear", random_state=seed)
+                pooled = clf.fit(x, labels[order])
+                self._clfs.update({j: pooled for j in unlabelled})
         return self
 
     def predict(self, model: str, query_features, answers: Sequence[str]) -> np.ndarray:

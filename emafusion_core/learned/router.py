@@ -66,6 +66,7 @@ class LearnedRouter:
         x_cal = self._features(list(cal_texts), cal_extra, training=True)
         self._extra_dim = x_fit.shape[1] - self.dim
         self.net, self.report = train_score_net(x_fit, y_fit, x_cal, y_cal, self.config)
+        self._prior_heads(y_fit)
         return self
 
     def fit_embeddings(self, x_fit: np.ndarray, fit_scores, x_val: np.ndarray, val_scores) -> "LearnedRouter":
@@ -79,7 +80,19 @@ class LearnedRouter:
             raise ValueError(f"embeddings must be (n, >= {self.dim}) and alike, got {x_fit.shape}, {x_val.shape}")
         self._extra_dim = x_fit.shape[1] - self.dim
         self.net, self.report = train_score_net(x_fit, y_fit, x_val, y_val, self.config)
+        self._prior_heads(y_fit)
         return self
+
+    def _prior_heads(self, y_fit: np.ndarray) -> None:
+        """A model with no observed score in fit (all NaN: a model just added to the pool, data.training.withhold)
+        got no gradient; its head becomes the mean of the other heads, so it predicts the pool's average model
+        (the suitability table's prior for it too) rather than whatever its random initialisation says."""
+        unseen = np.isnan(y_fit).all(axis=0)
+        if not unseen.any() or unseen.all():
+            return
+        with torch.no_grad():
+            for param in (self.net.heads.weight, self.net.heads.bias):
+                param[torch.from_numpy(unseen)] = param[torch.from_numpy(~unseen)].mean(0)
 
     def _score_matrix(self, scores, what: str) -> np.ndarray:
         columns = getattr(scores, "columns", None)

@@ -30,11 +30,22 @@ class SuitabilityTable:
         scores = np.asarray(scores, float)
         if scores.ndim != 2 or scores.shape[1] != len(self.model_names):
             raise ValueError(f"scores must be (n_queries, {len(self.model_names)}), got {scores.shape}")
-        self._overall = scores.mean(axis=0)
+        observed = ~np.isnan(scores)  # NaN: no labelled outcome (data.training.withhold)
+        if observed.all():
+            self._overall = scores.mean(axis=0)
+        else:
+            n = observed.sum(axis=0)
+            overall = np.where(observed, scores, 0.0).sum(axis=0) / np.maximum(n, 1)
+            # a model with no labelled outcome: the prior is the pool's mean (the mean of the others' means)
+            self._overall = np.where(n > 0, overall, overall[n > 0].mean() if (n > 0).any() else 0.5)
         for axis in AXES:
             p = label_probs[axis]
-            self._sum[axis] = p.T @ scores
-            self._mass[axis] = np.repeat(p.sum(axis=0)[:, None], len(self.model_names), axis=1)
+            if observed.all():
+                self._sum[axis] = p.T @ scores
+                self._mass[axis] = np.repeat(p.sum(axis=0)[:, None], len(self.model_names), axis=1)
+            else:  # only labelled outcomes count: an unlabelled model's cells hold the prior alone
+                self._sum[axis] = p.T @ np.where(observed, scores, 0.0)
+                self._mass[axis] = p.T @ observed.astype(float)
         return self
 
     def quality(self, axis: str) -> np.ndarray:
