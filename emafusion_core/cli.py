@@ -198,19 +198,28 @@ def _state_error(path: str, config, exc: BaseException) -> str:
             f"(`emafusion self-optimising reset --config {path}` forgets what was learned)")
 
 
+def _opened(path: str, opener):
+    """The config at `path` and what `opener(config)` opens from it (its ledger or store), or None for what
+    could not be had after printing why in one line."""
+    from .config import ConfigError
+
+    config = _load(path)
+    if config is None:
+        return None, None
+    try:
+        return config, opener(config)
+    except ConfigError as exc:
+        print(f"invalid config: {path}: {_one_line(exc)}", file=sys.stderr)
+        return config, None
+
+
 def _self_optimising(args: argparse.Namespace) -> int:
     """`emafusion self-optimising show|reset`: the learned state a config's servers share."""
-    from .config import ConfigError
     from .ledgers import open_store
     from .online_store import LearnedStateError, check_document, read_document, reset_document, state_key
 
-    config = _load(args.config)
-    if config is None:
-        return 2
-    try:
-        store = open_store(config)
-    except ConfigError as exc:
-        print(f"invalid config: {args.config}: {_one_line(exc)}", file=sys.stderr)
+    config, store = _opened(args.config, open_store)
+    if store is None:
         return 2
     key = state_key(config.ledger.name, config.fit_signature())
     if args.so_command == "reset":
@@ -231,16 +240,10 @@ def _self_optimising(args: argparse.Namespace) -> int:
 
 
 def _budget(args: argparse.Namespace) -> int:
-    from .config import ConfigError
     from .ledgers import describe, open_ledger
 
-    config = _load(args.config)
-    if config is None:
-        return 2
-    try:
-        ledger = open_ledger(config)
-    except ConfigError as exc:
-        print(f"invalid config: {args.config}: {_one_line(exc)}", file=sys.stderr)
+    config, ledger = _opened(args.config, open_ledger)
+    if ledger is None:
         return 2
     cap = config.budget_usd
     if args.budget_command == "reset":

@@ -25,24 +25,23 @@ SELF_OPTIMISING_SUITES = ("mmlupro", "zeroeval", "routerbench")
 DIAGNOSTIC_SEEDS = [0, 1, 2]
 
 # What make reproduce runs: each notebook with its parameters, the per-suite notebooks once per suite; longest
-# first, so that with two jobs the long runs start at once and short runs fill in at the end. mmlupro's
-# out-of-distribution check holds out each of its six domains with one seed (the other suites: each benchmark,
-# three seeds), which bounds the largest loop of make reproduce.
+# first, so that with two jobs the long runs start at once and short runs fill in at the end. The
+# out-of-distribution check of notebook 03 holds out each benchmark (mmlupro: each of its six taxonomy domains)
+# with one seed, which bounds the largest loop of make reproduce.
 RUNS: list[tuple[str, dict]] = [
     # the comparison (every baseline, 5 seeds: the claims) once per suite, so two suites run side by side
     *[("02_comparison", {"suites": [s]}) for s in ("zeroeval", "mmlupro", "routellm", "routerbench")],
-    ("06_live_demo", {}),  # 4-5 minutes of local-LLM calls (its collect section): started early
-    # the diagnostics notebooks (router accuracy with the out-of-distribution check, judges) on three seeds
-    *[(stem, {"suite_name": s, "seeds": DIAGNOSTIC_SEEDS,
-              **({"ood_seeds": [0]} if (stem, s) == ("03_router_accuracy", "mmlupro") else {})})
-      for s in ("mmlupro", "routellm", "zeroeval", "routerbench") for stem in ("04_judges", "03_router_accuracy")],
     # suites whose judges can read answers and whose fit queries carry taxonomy labels (routellm: 91% of its
-    # answers are unrecorded, so its judges are blind and there are no verdicts to learn from)
-    # bounded here (the notebook's defaults are three labelled shares): the 10% slice and its drift stream; the
-    # cold start on two seeds (one on mmlupro, whose calibrate sweep for the cold system takes ~20-30 s a seed)
-    *[("07_self_optimising", {"suite_name": s, "label_shares": [0.1],
+    # answers are unrecorded, so its judges are blind and there are no verdicts to learn from): the claim's 10%
+    # slice on five seeds with its drift stream, the 5% and 25% slices on three; the cold start on two seeds (one
+    # on mmlupro, whose calibrate sweep for the cold system takes ~20-30 s a seed)
+    *[("07_self_optimising", {"suite_name": s, "label_shares": [0.05, 0.1, 0.25], "share_seeds": DIAGNOSTIC_SEEDS,
                               **({"cold_start_seeds": [0]} if s == "mmlupro" else {})})
       for s in SELF_OPTIMISING_SUITES],
+    ("06_live_demo", {"collect_n": 40}),  # local-LLM calls (its collect section on 40 queries): started early
+    # the diagnostics notebooks (router accuracy with the out-of-distribution check, judges) on three seeds
+    *[(stem, {"suite_name": s, "seeds": DIAGNOSTIC_SEEDS, **({"ood_seeds": [0]} if stem == "03_router_accuracy" else {})})
+      for s in ("mmlupro", "routellm", "zeroeval", "routerbench") for stem in ("04_judges", "03_router_accuracy")],
     ("01_models_table", {"suites": list(SUITES)}),
     *[("05_budget_explorer", {"suite_name": s}) for s in SUITES],
 ]
