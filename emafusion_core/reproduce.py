@@ -114,6 +114,8 @@ def notebooks(only: list[str] | None = None) -> list[Path]:
 def run_notebook(path: Path, out_dir: Path, build_dir: Path, params: dict | None = None) -> Path:
     import papermill
 
+    from .notebook_engine import NAME as ENGINE
+
     parameters = {"out_dir": str(out_dir), **(params or {})}
     build_dir.mkdir(parents=True, exist_ok=True)
     target = build_dir / f"{run_name(path.stem, params or {})}.ipynb"
@@ -122,7 +124,7 @@ def run_notebook(path: Path, out_dir: Path, build_dir: Path, params: dict | None
     backend = os.environ.pop("MPLBACKEND", None)
     try:
         papermill.execute_notebook(str(path), str(target), parameters=parameters, cwd=str(NOTEBOOKS),
-                                   kernel_name="python3", progress_bar=False)
+                                   kernel_name="python3", progress_bar=False, engine_name=ENGINE)
     finally:
         if backend is not None:
             os.environ["MPLBACKEND"] = backend

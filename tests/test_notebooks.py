@@ -82,6 +82,25 @@ def test_failing_notebook_fails_the_run(tmp_path, monkeypatch):
         reproduce.run_notebook(bad, tmp_path, tmp_path / "build")
 
 
+def test_notebooks_run_without_nbclients_output_widget_mirror(tmp_path):
+    """run_notebook's engine leaves Output widgets alone (nbclient's mirror writes on the shell socket while the
+    cell's reply is awaited there, which can hang a run: notebook_engine.py): what a cell prints inside an Output
+    widget stays in that cell's outputs, and the run ends."""
+    import nbformat
+
+    path = tmp_path / "98_widget.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("out_dir = '.'"),
+                nbformat.v4.new_code_cell("import ipywidgets as w\nout = w.Output()\ndisplay(out)\n"
+                                          "with out:\n    print('inside the widget')")]
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    done = nbformat.read(reproduce.run_notebook(path, tmp_path, tmp_path / "build"), as_version=4)
+    texts = [o.get("text", "") for o in done.cells[-1].outputs if o.get("output_type") == "stream"]
+    assert any("inside the widget" in t for t in texts)
+
+
 @pytest.mark.slow
 def test_a_failing_notebook_fails_a_parallel_run_and_the_others_still_finish(tmp_path):
     import nbformat
