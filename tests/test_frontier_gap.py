@@ -45,3 +45,14 @@ def test_noise_alone_is_not_below_and_one_seed_is_never_below():
     one = _points({"emafusion:hybrid+cascade": [0] * 4, "emafusion:learned": [0.05] * 4}, seeds=(0,))
     gaps = frontier_gaps(one, "emafusion:hybrid+cascade")
     assert not gaps["below"].any() and gaps["ci_high"].isna().all()
+
+
+def test_a_budget_a_variant_cannot_meet_on_calibrate_is_no_comparison():
+    """Below its cheapest setting a variant's pick is over budget (feasible False): its accuracy there is left
+    out, and the other budgets keep their places in the grid."""
+    points = _points({"emafusion:hybrid+cascade": [0, 0, 0, 0], "emafusion:learned": [0.2, 0.2, 0, 0]})
+    points["feasible"] = ~((points["policy"] == "emafusion:learned")
+                           & points.groupby(["policy", "seed"])["budget_usd"].rank().le(2))
+    gaps = frontier_gaps(points, "emafusion:hybrid+cascade")
+    assert gaps["budget_index"].tolist() == [2, 3] and not gaps["below"].any()
+    assert frontier_gaps(points.drop(columns="feasible"), "emafusion:hybrid+cascade")["below"].sum() == 2

@@ -4,7 +4,9 @@ router" condition, read off the test rows the harness wrote).
 Per seed and budget of the calibrated grid, the test accuracy of a policy minus that of each other variant at the
 same budget (both chose their knobs on calibrate for that budget), then per budget the mean and 95% t-interval
 over seeds. The condition fails at a budget where some variant's interval lies entirely above the policy's
-(ci_high < 0): lying below "by more than the seed CI".
+(ci_high < 0): lying below "by more than the seed CI". A (seed, budget) counts only where both met the budget on
+calibrate (`feasible`): below its cheapest setting a variant's choice is that setting, over budget, and an
+accuracy bought above the budget is no comparison at that budget.
 """
 from __future__ import annotations
 
@@ -21,15 +23,19 @@ def frontier_gaps(points: pd.DataFrame, policy: str, others: list[str] | None = 
     others: default every 'emafusion:' policy of `points` but `policy` (its own variants)."""
     if others is None:
         others = sorted(p for p in points["policy"].unique() if p.startswith("emafusion:") and p != policy)
-    rows = points[points["budget_usd"].notna()]
-    mine = rows[rows["policy"] == policy][["seed", "budget_usd", "accuracy"]]
+    rows = points[points["budget_usd"].notna()].copy()
+    # the budget's place in its seed's grid, before any budget is left out
+    rows["budget_index"] = rows.groupby(["policy", "seed"])["budget_usd"].rank(method="first").astype(int) - 1
+    if "feasible" in rows.columns:
+        rows = rows[rows["feasible"].astype(bool)]
+    keys, cols = ["seed", "budget_usd", "budget_index"], ["seed", "budget_usd", "budget_index", "accuracy"]
+    mine = rows[rows["policy"] == policy][cols]
     out = []
     for other in others:
-        theirs = rows[rows["policy"] == other][["seed", "budget_usd", "accuracy"]]
-        both = mine.merge(theirs, on=["seed", "budget_usd"], suffixes=("", "_other"))
+        theirs = rows[rows["policy"] == other][cols]
+        both = mine.merge(theirs, on=keys, suffixes=("", "_other"))
         if both.empty:
             continue
-        both["budget_index"] = both.groupby("seed")["budget_usd"].rank(method="first").astype(int) - 1
         for b, g in both.groupby("budget_index"):
             diff = (g["accuracy"] - g["accuracy_other"]).to_numpy(float)
             ci = mean_ci_over_seeds(diff)
