@@ -393,24 +393,27 @@ def build_parser() -> argparse.ArgumentParser:
                         description="What `serve` with self_optimising learned from its judges lives in the store of "
                                     "the config's budget ledger, shared by workers and restarts. `show` prints its "
                                     "version and counts; `reset` returns it to the fitted state.")
-    so_sub = so.add_subparsers(dest="so_command", required=True)
-    for name, text in (("show", "print the stored version and what was folded in"),
-                       ("reset", "forget what was learned (the next version is the fitted state)")):
-        cmd = so_sub.add_parser(name, help=text, description=text)
-        cmd.add_argument("--config", required=True, help="YAML configuration (fit section, pool, ledger)")
-        cmd.set_defaults(func=_self_optimising)
+    _show_reset(so, "so_command", _self_optimising, "YAML configuration (fit section, pool, ledger)",
+                "print the stored version and what was folded in",
+                "forget what was learned (the next version is the fitted state)")
     budget = sub.add_parser("budget", help="show or reset what the config's budget has spent (its ledger)",
                             description="The config's budget_usd is one cap for every process serving the config: "
                                         "its spent total lives in a ledger (ledger: disk beside cache_dir by default, "
                                         "or redis) and survives restarts. It resets only here, or at the start of a "
                                         "new budget_period (day or month, UTC).")
-    budget_sub = budget.add_subparsers(dest="budget_command", required=True)
-    for name, text in (("show", "print spent, reserved, remaining and overshoot"),
-                       ("reset", "zero what the current period has spent (the operator's decision)")):
-        cmd = budget_sub.add_parser(name, help=text, description=text)
-        cmd.add_argument("--config", required=True, help="YAML configuration (budget_usd, budget_period, ledger)")
-        cmd.set_defaults(func=_budget)
+    _show_reset(budget, "budget_command", _budget, "YAML configuration (budget_usd, budget_period, ledger)",
+                "print spent, reserved, remaining and overshoot",
+                "zero what the current period has spent (the operator's decision)")
     return parser
+
+
+def _show_reset(parser, dest: str, func, config_help: str, show_help: str, reset_help: str) -> None:
+    """The `show` and `reset` subcommands of a command over what a config's store keeps (budget, learned state)."""
+    sub = parser.add_subparsers(dest=dest, required=True)
+    for name, text in (("show", show_help), ("reset", reset_help)):
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.add_argument("--config", required=True, help=config_help)
+        cmd.set_defaults(func=func)
 
 
 def main(argv: list[str] | None = None) -> int:
