@@ -29,11 +29,32 @@ class LoopThread:
                 self._loop, self._thread = loop, thread
             return self._loop
 
-    def run(self, coro: Awaitable[T]) -> T:
+    def run(self, coro: Awaitable[T], cancel_wait_s: float = 5.0) -> T:
+        """Run `coro` on the loop and wait for it. If the wait is interrupted (Ctrl-C, or any exception raised
+        in the waiting thread), the coroutine is cancelled and given up to `cancel_wait_s` to unwind (release
+        budget reservations, abort its HTTP calls) before the exception goes on: an interrupted call never keeps
+        running behind the caller's back, into the interpreter's exit."""
         loop = self._start()
         if threading.current_thread() is self._thread:
             raise RuntimeError("blocking gateway call from inside the gateway's own loop; await it instead")
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        started, finished = threading.Event(), threading.Event()
+
+        async def tracked() -> T:
+            started.set()
+            try:
+                return await coro
+            finally:
+                finished.set()
+
+        future = asyncio.run_coroutine_threadsafe(tracked(), loop)
+        try:
+            return future.result()
+        except BaseException:
+            if not future.done():
+                future.cancel()  # a coroutine not yet started never starts; a started one gets CancelledError
+                if started.is_set():
+                    finished.wait(cancel_wait_s)
+            raise
 
     def close(self) -> None:
         """Cancel what still runs on the loop (litellm parks a logging worker there), then stop it."""

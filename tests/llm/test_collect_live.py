@@ -148,7 +148,9 @@ def test_ctrl_c_stops_collect_and_the_rerun_resumes_from_the_cache(llama_server,
     pool_file.write_text(yaml.safe_dump(_pool(proxy.api_base, tmp_path / "cache")))
     argv = [sys.executable, "-m", "emafusion_core.cli", "collect", "--config", str(pool_file), "--queries",
             str(queries), "--out", str(tmp_path / "data" / "mine"), "--concurrency", "1"]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    # -X faulthandler: should the interrupted process hang, SIGABRT makes it print every thread's stack
+    process = subprocess.Popen([sys.executable, "-X", "faulthandler", *argv[1:]], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     deadline = time.monotonic() + 300
     while not (tmp_path / "cache").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -157,7 +159,12 @@ def test_ctrl_c_stops_collect_and_the_rerun_resumes_from_the_cache(llama_server,
             time.sleep(0.05)
     assert process.poll() is None, "collect ended before it could be interrupted"
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=120)
+    try:
+        out, err = process.communicate(timeout=60)  # it cancels what is in flight (<= 5 s) and exits
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        out, err = process.communicate(timeout=30)
+        pytest.fail("collect did not exit within 60 s of Ctrl-C; its threads:\n" + err[-6000:])
     assert process.returncode == 130, err[-2000:]
     assert "interrupted" in err and "rerun the same command to resume" in err
     assert not (tmp_path / "data" / "mine").exists()  # nothing half-written
