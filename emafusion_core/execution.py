@@ -225,13 +225,19 @@ class ReplayExecutor:
 
     def run_rows(self, batch: Batch, rows: np.ndarray, model: str) -> Column:
         j = self._col(model)
-        r = self.rows_of(batch)[rows]
-        if not self._has[r, j].all():
+        # the model's column over the whole batch, taken once per batch: a calibrate sweep asks for the same
+        # model on rows of one batch thousands of times
+        has, ok, cost, text, error, failed = batch.cached((self, "column", j), lambda: self._batch_column(batch, j))
+        rows = np.asarray(rows, int)
+        if not has[rows].all():
             raise KeyError(f"no recorded outcome for model {model!r} on some queries")
-        self.calls += len(r)
+        self.calls += len(rows)
+        return Column(ok=ok[rows], cost=cost[rows], text=text[rows], error=error[rows], failed=failed[rows])
+
+    def _batch_column(self, batch: Batch, j: int) -> tuple[np.ndarray, ...]:
+        r = self.rows_of(batch)
         error = self._error[r, j]
-        return Column(ok=error == None, cost=self._cost[r, j], text=self._text[r, j], error=error,  # noqa: E711
-                      failed=self._failed[r, j])
+        return self._has[r, j], error == None, self._cost[r, j], self._text[r, j], error, self._failed[r, j]  # noqa: E711
 
     def run(self, query: Query, model: str) -> Answer:
         j = self._col(model)

@@ -12,6 +12,7 @@ from typing import Mapping, Sequence  # noqa: F401
 import numpy as np
 import scipy.sparse as sp
 
+from ..features.hashed_rows import shared_rows
 from .base import memo_column
 
 
@@ -30,11 +31,11 @@ class LearnedVerifier:
 
     def query_features(self, query_texts: Sequence[str]):
         """Hashed query words: callers judging many answers to the same queries compute these once."""
-        return self._q.transform(list(query_texts))
+        return shared_rows(self._q).transform(query_texts)
 
     def _features(self, query_features, answers: Sequence[str]) -> sp.csr_matrix:
         length = sp.csr_matrix(np.log1p([[len(a)] for a in answers]) / 10.0)
-        return sp.hstack([query_features, self._a.transform(list(answers)), length], format="csr")
+        return sp.hstack([query_features, shared_rows(self._a).transform(answers), length], format="csr")
 
     def fit(self, model_names: Sequence[str], query_texts: Sequence[str], answers: Mapping[str, Sequence[str]],
             scores: np.ndarray, seed: int = 0, query_features=None) -> "LearnedVerifier":
