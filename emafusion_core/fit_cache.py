@@ -94,6 +94,16 @@ class FitCache:
         parts = json.dumps([code_digest(), hyper_of(method), type(method.encoder).__name__, data], default=str)
         return f"{self.prefix}-{hashlib.sha256(parts.encode()).hexdigest()[:24]}"
 
+    def load(self, method, training):
+        """`method` fitted on `training` if the cache holds it, else None (nothing is fitted)."""
+        key = self.key(method, training)
+        if key is None or not (self.folder / key).is_dir():
+            return None
+        try:
+            return load_method(self.folder / key, method.encoder)
+        except FittedModelError:
+            return None
+
     def fitted(self, method, training):
         """`method` fitted on `training`: loaded from the cache, else fitted, saved, and loaded back."""
         key = self.key(method, training)

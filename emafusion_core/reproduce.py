@@ -39,7 +39,8 @@ RUNS: list[tuple[str, dict]] = [
     *[("07_self_optimising", {"suite_name": s, "label_shares": [0.05, 0.1, 0.25], "share_seeds": SHARE_SEEDS,
                               **({"cold_start_seeds": [0]} if s == "mmlupro" else {})})
       for s in SELF_OPTIMISING_SUITES],
-    ("06_live_demo", {"collect_n": 40}),  # local-LLM calls (its collect section on 40 queries): started early
+    # local-LLM calls (its collect section on 40 queries), with one llama.cpp thread: the other core runs a notebook
+    ("06_live_demo", {"collect_n": 40, "server_threads": 1}),
     # the diagnostics notebooks (router accuracy with the out-of-distribution check, judges) on three seeds
     *[(stem, {"suite_name": s, "seeds": DIAGNOSTIC_SEEDS, **({"ood_seeds": [0]} if stem == "03_router_accuracy" else {})})
       for s in ("mmlupro", "routellm", "zeroeval", "routerbench") for stem in ("04_judges", "03_router_accuracy")],

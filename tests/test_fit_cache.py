@@ -107,3 +107,30 @@ def test_the_harness_uses_the_cache_only_when_the_environment_names_it(sets, tmp
                     fit.model_names, fit.families, fit.executor, fit.seed, fit.suite, fit.split)
     fitted_method(data2)
     assert len(list((tmp_path / "cache").iterdir())) == 1
+
+
+def _fresh(training):
+    """The training set on a view with an empty memo (fitted_method memoises its fit there)."""
+    import dataclasses
+
+    return dataclasses.replace(training, view=dataclasses.replace(training.view, memo={}))
+
+
+def test_a_router_alone_fit_skips_the_state_verifier_unless_a_full_fit_is_cached(sets, tmp_path, monkeypatch):
+    from emafusion_core.evaluation.emafusion import EMAFusionPolicy
+
+    (split, _) = sets
+    monkeypatch.setenv(fit_cache.ENV, str(tmp_path / "fits"))
+    alone = fitted_method(_fresh(split["fit"]), state_verifier=False)
+    assert alone.state_verifier_ is None  # nothing cached yet: the cheap fit, without the cross-fitted judge
+    full = fitted_method(_fresh(split["fit"]))
+    assert full.state_verifier_ is not None
+    point = OperatingPoint("hybrid", tau_c=0.6, tau_fam=0.5, cost_weight=0.05, cascade=False, panel=())
+    view = type(split["test"].view)(split["test"].view.queries, split["test"].view.embeddings)
+    routed = [m.decide(view, split["test"].executor, point)[0].final for m in (alone, full)]
+    np.testing.assert_array_equal(*routed)  # the routers do not depend on it
+    calls = _count_fits(monkeypatch)
+    served = fitted_method(_fresh(split["fit"]), state_verifier=False)
+    assert calls == [] and served.state_verifier_ is not None  # the cached full fit serves, nothing is refitted
+    with pytest.raises(ValueError, match="needs the state verifier"):
+        EMAFusionPolicy("hybrid", True, state_verifier=False)
