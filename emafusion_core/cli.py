@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import replace
 
@@ -294,6 +295,7 @@ def _collect(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return 2
+    client = None
     try:
         check_out(args.out)
         queries = load_queries(args.queries)
@@ -307,9 +309,12 @@ def _collect(args: argparse.Namespace) -> int:
         print(f"emafusion collect: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if client is not None:  # the interrupted batch was cancelled (LoopThread.run); end the loop and the cache
+            client.stop_loop()
+            getattr(client.cache.store, "close", lambda: None)()  # the diskcache database
         print("\nemafusion collect: interrupted; every answer received so far is cached: rerun the same command "
               "to resume (nothing is paid twice)", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     folder = write_collected(collected, args.out)
     for line in collected.report():
         print(line)
@@ -416,7 +421,12 @@ def _show_reset(parser, dest: str, func, config_help: str, show_help: str, reset
         cmd.set_defaults(func=func)
 
 
+INTERRUPTED = 130  # the shell's code for Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
+    """argv None: run as the program (sys.argv). Then an interrupted command exits at once, see _exit_now."""
+    as_program = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     # `eval` and `reproduce` pass their options on as they are (argparse would read `--suite` as its own)
     if argv and argv[0] == "eval":
@@ -424,7 +434,20 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "reproduce":
         return _reproduce(argparse.Namespace(rest=argv[1:]))
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    code = args.func(args)
+    if as_program and code == INTERRUPTED:
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    """End the program without the interpreter's exit hooks, after an interrupt has been handled (the batch
+    cancelled, the loop stopped, the cache closed: every answer received is committed). litellm's hooks run
+    coroutines and close its HTTP clients on a fresh event loop; after a Ctrl-C in `collect` that exit once hung
+    for over 120 s in CI, and none of ours needs them. Only when run as the program: main([...]) just returns."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

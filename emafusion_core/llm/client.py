@@ -300,6 +300,11 @@ class LLMClient:
         finally:
             inflight.pop(key, None)
 
+    def stop_loop(self) -> None:
+        """Cancel whatever still runs on this client's loop thread and stop it (after an interrupt: nothing of
+        ours then runs on into the interpreter's exit). A later blocking call starts the loop again."""
+        self._loop.close()
+
     def batch(self, requests: Sequence[Request], *, desc: str = "llm", return_exceptions: bool = True
               ) -> list[Reply | LLMError]:
         """Many requests concurrently (per-model limits apply); results in input order.
