@@ -149,8 +149,11 @@ def test_ctrl_c_stops_collect_and_the_rerun_resumes_from_the_cache(llama_server,
     argv = [sys.executable, "-m", "emafusion_core.cli", "collect", "--config", str(pool_file), "--queries",
             str(queries), "--out", str(tmp_path / "data" / "mine"), "--concurrency", "1"]
     # -X faulthandler: should the interrupted process hang, SIGABRT makes it print every thread's stack
+    # preexec_fn: Ctrl-C's default disposition, also when this run inherited SIGINT ignored (a background job
+    # of a non-interactive shell, e.g. `nohup make test &`): Python then installs no KeyboardInterrupt handler
     process = subprocess.Popen([sys.executable, "-X", "faulthandler", *argv[1:]], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+                               stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while not (tmp_path / "cache").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
