@@ -110,10 +110,9 @@ class FitCache:
         if key is None:
             return method.fit(training)
         entry = self.folder / key
-        try:
-            return load_method(entry, method.encoder)
-        except FittedModelError:
-            pass
+        hit = self.load(method, training)
+        if hit is not None:
+            return hit
         method.fit(training)
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=self.folder))
